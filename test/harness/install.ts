@@ -3,7 +3,7 @@
  * it out: <root>/active-response/bin/palisade-drop, <root>/logs/active-responses.log, <root>/etc/.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testRoot, repoRoot } from './bundle.js';
 
@@ -14,7 +14,8 @@ export interface Install {
   /** The install dir, what /var/ossec is on an agent. */
   readonly root: string;
   readonly logFile: string;
-  readonly stateFile: string;
+  /** var/palisade/blocks: one JSON file per block. */
+  readonly blocksDir: string;
   /** The path of one command's link. */
   commandPath(name: string): string;
   writeConfig(yaml: string): void;
@@ -36,11 +37,11 @@ export function createInstall(options: { config?: string; commands?: readonly st
   const names = options.commands ?? ['palisade-drop', 'palisade-nftables-drop', 'palisade-ipset-drop', 'palisade-iptables-drop', 'palisade-http-drop'];
   for (const name of names) linkSync(distBinary, join(bin, name));
   const logFile = join(root, 'logs', 'active-responses.log');
-  const stateFile = join(root, 'var', 'palisade', 'state.json');
+  const blocksDir = join(root, 'var', 'palisade', 'blocks');
   const install: Install = {
     root,
     logFile,
-    stateFile,
+    blocksDir,
     commandPath: (name) => join(bin, name),
     writeConfig: (yaml) => writeFileSync(join(root, 'etc', 'palisade.yml'), yaml, { mode: 0o640 }),
     writeOssecConf: (xml) => writeFileSync(join(root, 'etc', 'ossec.conf'), xml),
@@ -51,7 +52,10 @@ export function createInstall(options: { config?: string; commands?: readonly st
         .map((line) => line.replace(wazuhLogLine, ''))
         .filter((rest) => rest.startsWith('{"level"'))
         .map((rest) => JSON.parse(rest) as Record<string, unknown>),
-    stateEntries: () => (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { entries: Array<Record<string, unknown>> }).entries : []),
+    stateEntries: () =>
+      (existsSync(blocksDir) ? readdirSync(blocksDir).filter((name) => name.endsWith('.json')).sort() : []).map(
+        (name) => JSON.parse(readFileSync(join(blocksDir, name), 'utf8')) as Record<string, unknown>,
+      ),
     remove: () => rmSync(join(root, '..', '..'), { recursive: true, force: true }),
   };
   if (options.config !== undefined) install.writeConfig(options.config);
