@@ -5,10 +5,11 @@
  * 50,000 addresses are blocked, concurrent invocations never lose an entry, and a crash never leaves half
  * an entry behind.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames, type BackendName } from '../backends/backend.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { acquireLock } from './lock.js';
 
 export const stateEntrySchema = z.object({
@@ -74,16 +75,7 @@ export class StateStore {
 
   put(entry: StateEntry): void {
     mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
-    const target = join(this.blocksDir, fileName(entry));
-    const temp = `${target}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w', 0o640);
-    try {
-      writeSync(fd, `${JSON.stringify(entry)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, target);
+    writeFileAtomic(join(this.blocksDir, fileName(entry)), `${JSON.stringify(entry)}\n`, { mode: 0o640 });
   }
 
   remove(key: EntryKey): boolean {
