@@ -6,44 +6,14 @@
 import { backendNames, type Backend, type BackendName, type Block } from '../backends/backend.js';
 import { detectBackend } from '../backends/detect.js';
 import { loadBackend } from '../backends/registry.js';
-import { blockText, parseAddress, widenTo } from '../runtime/address.js';
-import { buildAllowlist, findAllowed } from '../runtime/allowlist.js';
+import { blockText } from '../runtime/address.js';
 import { formatDuration } from '../runtime/duration.js';
-import { defaultSourceFields, findSourceValue, wazuhMessages } from '../runtime/message.js';
-import { nowSeconds, StateStore, stateDir, type StateEntry } from '../runtime/state.js';
-import type { ArCommand, CommandContext, Targeting } from './command.js';
+import { nowSeconds, StateStore, stateDir } from '../runtime/state.js';
+import { allowlistReason, targetSource, type AddressTarget } from './address-target.js';
+import type { ArCommand, CommandContext } from './command.js';
+import { ruleOf } from './common.js';
 
-export interface DropTarget {
-  block: Block;
-  /** The alert field the address came from, for the log. */
-  field: string;
-}
-
-export function sourceFields(ctx: CommandContext): readonly string[] {
-  return ctx.options.sourceFields ?? ctx.config.source_fields ?? defaultSourceFields;
-}
-
-export function targetSource(ctx: CommandContext): Targeting<DropTarget> {
-  const fields = sourceFields(ctx);
-  const found = findSourceValue(ctx.alert, fields);
-  if (!found) {
-    return { ok: false, wazuhMessage: wazuhMessages.invalidSource, detail: `no address in ${fields.join(', ')} (set --source-field or source_fields: for this alert)` };
-  }
-  const parsed = parseAddress(found.value);
-  if (!parsed.ok) {
-    return { ok: false, wazuhMessage: wazuhMessages.invalidSource, detail: `${found.field} is ${parsed.reason}` };
-  }
-  const block = parsed.block.family === 6 ? widenTo(parsed.block, ctx.config.ipv6_prefix) : parsed.block;
-  return { ok: true, target: { block, field: found.field }, keys: [blockText(block)] };
-}
-
-function ruleOf(alert: Record<string, unknown>): StateEntry['reason'] {
-  const rule = alert.rule as Record<string, unknown> | undefined;
-  if (!rule || typeof rule !== 'object') return undefined;
-  const id = typeof rule.id === 'string' || typeof rule.id === 'number' ? String(rule.id) : undefined;
-  const description = typeof rule.description === 'string' ? rule.description.slice(0, 256) : undefined;
-  return { ...(id !== undefined ? { ruleId: id } : {}), ...(description !== undefined ? { description } : {}) };
-}
+export type DropTarget = AddressTarget;
 
 export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
   const chooseBackend = (ctx: CommandContext): BackendName => pinned ?? ctx.options.backend ?? (ctx.config.backend === 'auto' ? detectBackend() : ctx.config.backend);
@@ -107,10 +77,7 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     name: pinned ? `palisade-${pinned}-drop` : 'palisade-drop',
     stateful: true,
     target: targetSource,
-    async skipReason(ctx, target) {
-      const allowed = findAllowed(target.block, await buildAllowlist(ctx.config, ctx.installDir));
-      return allowed ? `${blockText(target.block)} is allow-listed: ${allowed.why} (${blockText(allowed.range)})` : undefined;
-    },
+    skipReason: allowlistReason,
     add: (ctx, target) => apply(ctx, target, 'add'),
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
     async delete(ctx, target) {

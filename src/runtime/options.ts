@@ -25,6 +25,11 @@ const flags: Record<string, FlagSpec> = {
   '--reject': { key: 'reject', takesValue: false },
 };
 
+/** The <extra_args> flag that sets an option, for messages: sourceFields → --source-field. */
+export function optionFlag(key: keyof CommandOptions): string {
+  return Object.entries(flags).find(([, spec]) => spec.key === key)?.[0] ?? key;
+}
+
 export class OptionsError extends Error {
   override name = 'OptionsError';
 }
