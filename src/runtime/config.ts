@@ -60,6 +60,35 @@ const iptablesSchema = z.strictObject({
   variant: z._default(z.enum(['auto', 'nft', 'legacy']), 'auto'),
 });
 
+/** An absolute path, as the commands that write files take them: never relative to wherever they run. */
+const absolutePathSchema = z.string().check(
+  z.regex(/^\/[^\0]*$/, 'must be an absolute path'),
+  z.maxLength(4096),
+  z.refine((path) => !path.split('/').includes('..'), 'must not contain ".."'),
+);
+
+/** A local account name as shadow's useradd accepts one. */
+const userNameSchema = z.string().check(z.regex(/^[a-z_][a-z0-9_.-]{0,31}\$?$/i, 'must be an account name such as deploy'));
+
+const hostDenySchema = z.strictObject({
+  /** TCP wrappers' deny file: the only one palisade-host-deny ever changes. */
+  path: z._default(absolutePathSchema, '/etc/hosts.deny'),
+});
+
+const disableAccountSchema = z.strictObject({
+  /** lock-and-expire also stops key-based logins (the account expires); lock-password is Wazuh's passwd -l. */
+  method: z._default(z.enum(['lock-and-expire', 'lock-password']), 'lock-and-expire'),
+  /** Also end the account's running processes, sessions included (pkill -KILL -u). */
+  kill_sessions: z._default(z.boolean(), false),
+});
+
+const quarantineSchema = z.strictObject({
+  /** Where quarantined files go (root-only, 0700). Default: var/palisade/quarantine in the install dir. */
+  dir: z.optional(absolutePathSchema),
+  /** The only directories files may be taken from. None by default: quarantine refuses until this is set. */
+  roots: z._default(z.array(absolutePathSchema), []),
+});
+
 export const configSchema = z.strictObject({
   backend: z._default(z.enum(['auto', ...backendNames]), 'auto'),
   /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
@@ -84,6 +113,11 @@ export const configSchema = z.strictObject({
   ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
   iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
   http: z.optional(httpConfigSchema),
+  host_deny: z._default(hostDenySchema, () => hostDenySchema.parse({})),
+  /** Accounts palisade-disable-account never locks, on top of root and every system account. */
+  protected_users: z._default(z.array(userNameSchema), []),
+  disable_account: z._default(disableAccountSchema, () => disableAccountSchema.parse({})),
+  quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
