@@ -1,0 +1,150 @@
+/**
+ * palisade-route-null on a real kernel: execd's protocol in the protected namespace of a netns lab, real TCP
+ * connections from the attacker's namespace, and `ip route` as it really is after each step. Never skipped.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Execd } from '../harness/execd.js';
+import { createInstall, wazuhLogLine, type Install } from '../harness/install.js';
+import { createLab, type Lab } from '../harness/netns.js';
+
+const command = 'palisade-route-null';
+const alertFrom = (srcip: unknown) => ({ rule: { id: '5712', description: 'sshd: brute force' }, data: { srcip } });
+
+let lab: Lab;
+let install: Install;
+let execd: Execd;
+beforeAll(async () => {
+  lab = await createLab();
+  install = createInstall({ config: `allowlist: [${lab.attacker4[2]}/32]\n` });
+  execd = new Execd(install, { netns: lab.protectedNs });
+});
+afterAll(async () => {
+  await lab?.destroy();
+  install?.remove();
+});
+
+/** `ip route show` lines for exactly this destination, as an operator would read them. */
+const routesTo = async (address: string) => {
+  const family = address.includes(':') ? ['-6'] : [];
+  const out = await lab.run(lab.protectedNs, ['ip', ...family, 'route', 'show', 'exact', address]);
+  return out.split('\n').filter(Boolean).map((line) => line.trim());
+};
+
+describe('blackhole routes through execd', () => {
+  it('stops replies to the attacker, and only to the attacker, until the delete (IPv4)', async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    expect(await lab.canConnect(attacker)).toBe(true);
+    const run = await execd.add(command, alertFrom(attacker));
+    expect(run.keys).toEqual([attacker]);
+    expect(run.exitCode).toBe(0);
+    expect(await routesTo(attacker)).toEqual([`blackhole ${attacker} proto 199`]);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await lab.canConnect(neighbour)).toBe(true);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'route-added', address: attacker, result: 'added', rule: { ruleId: '5712' } });
+
+    expect((await execd.expire(run.rkey)).exitCode).toBe(0);
+    expect(await routesTo(attacker)).toEqual([]);
+    expect(await lab.canConnect(attacker)).toBe(true);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'route-removed', address: attacker, result: 'deleted' });
+  });
+
+  it('does the same for IPv6, which Wazuh\'s `route add` cannot', async () => {
+    const [attacker, neighbour] = lab.attacker6;
+    expect(await lab.canConnect(attacker)).toBe(true);
+    const run = await execd.add(command, alertFrom(attacker));
+    expect(run.exitCode).toBe(0);
+    expect(await routesTo(attacker)).toEqual([expect.stringMatching(new RegExp(`^blackhole ${attacker} dev lo proto 199 `))]);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await lab.canConnect(neighbour)).toBe(true);
+    await execd.expire(run.rkey);
+    expect(await routesTo(attacker)).toEqual([]);
+    expect(await lab.canConnect(attacker)).toBe(true);
+  });
+
+  it('is idempotent: abort and a repeated add keep one route; the route comes back after a flush', async () => {
+    const [attacker] = lab.attacker4;
+    const first = await execd.add(command, alertFrom(attacker));
+    const again = await execd.add(command, alertFrom(attacker));
+    expect(again.decision).toBe('abort');
+    expect(again.exitCode).toBe(0);
+    expect(await routesTo(attacker)).toEqual([`blackhole ${attacker} proto 199`]);
+
+    // Someone flushes it by hand; the next alert for the address (abort again) puts it back.
+    await lab.run(lab.protectedNs, ['ip', 'route', 'del', attacker]);
+    await execd.add(command, alertFrom(attacker));
+    expect(await routesTo(attacker)).toEqual([`blackhole ${attacker} proto 199`]);
+    const repeated = await execd.add(command, alertFrom(attacker), { timeout: 0 });
+    expect(repeated.exitCode).toBe(0);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'route-added', result: 'present' });
+
+    await execd.expire(first.rkey);
+    expect(await routesTo(attacker)).toEqual([]);
+    // A second delete finds nothing and still succeeds.
+    expect((await execd.delete(command, alertFrom(attacker))).exitCode).toBe(0);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'route-removed', result: 'absent' });
+  });
+
+  it('leaves a route it did not make alone, on add and on delete, and says so', async () => {
+    const [, neighbour] = lab.attacker4;
+    await lab.run(lab.protectedNs, ['ip', 'route', 'add', `${neighbour}/32`, 'dev', 'lo', 'proto', 'static']);
+    try {
+      const before = await routesTo(neighbour);
+      const run = await execd.add(command, alertFrom(neighbour));
+      expect(run.exitCode).toBe(0);
+      expect(await routesTo(neighbour)).toEqual(before);
+      expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped', address: neighbour, reason: expect.stringMatching(/did not make .*proto static.*left alone/) });
+      expect(run.stderr).toContain('skipped: a route to');
+
+      expect((await execd.expire(run.rkey)).exitCode).toBe(0);
+      expect(await routesTo(neighbour)).toEqual(before);
+      // A blackhole of someone else's is not ours either.
+      await lab.run(lab.protectedNs, ['ip', 'route', 'replace', 'blackhole', neighbour, 'proto', 'static']);
+      await execd.delete(command, alertFrom(neighbour));
+      expect(await routesTo(neighbour)).toEqual([`blackhole ${neighbour} proto static`]);
+    } finally {
+      await lab.run(lab.protectedNs, ['ip', 'route', 'del', neighbour]);
+    }
+  });
+
+  it('never blackholes an allow-listed address or this host itself', async () => {
+    const spare = lab.attacker4[2];
+    const run = await execd.add(command, alertFrom(spare));
+    expect(run.keysLine).toBeUndefined();
+    expect(await routesTo(spare)).toEqual([]);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted', reason: expect.stringContaining('config allowlist') });
+    const self = await execd.add(command, alertFrom(lab.protected4));
+    expect(self.keysLine).toBeUndefined();
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted', reason: expect.stringContaining('this host') });
+    expect(await lab.canConnect(spare)).toBe(true);
+  });
+
+  it('by hand: the echo test blackholes and the delete removes it', async () => {
+    const address = lab.attacker6[1];
+    const add = await execd.pipeIn(command, `${JSON.stringify({ version: 1, command: 'add', parameters: { alert: alertFrom(address) } })}\n`);
+    expect(add.exitCode).toBe(0);
+    expect(add.stderr).toContain(`blackholed ${address}`);
+    expect(await routesTo(address)).toHaveLength(1);
+    const del = await execd.pipeIn(command, `${JSON.stringify({ version: 1, command: 'delete', parameters: { alert: alertFrom(address) } })}\n`);
+    expect(del.exitCode).toBe(0);
+    expect(await routesTo(address)).toEqual([]);
+  });
+});
+
+describe('bad input changes nothing', () => {
+  const cases: Array<[string, unknown]> = [
+    ['shell characters', '192.0.2.66 && ip route flush table main'],
+    ['an option smuggled as an address', '-6'],
+    ['path traversal', '../../../etc'],
+    ['a number', 3221226050],
+    ['a network where an address is expected', '192.0.2.0/24'],
+    ['a name over 256 bytes', 'x'.repeat(300)],
+  ];
+  it.each(cases)('%s', async (_name, srcip) => {
+    const before = await lab.run(lab.protectedNs, ['ip', 'route', 'show', 'table', 'all']);
+    const run = await execd.sendAndWait(command, `${JSON.stringify(execd.buildMessage(command, alertFrom(srcip)))}\n`);
+    expect(run.exitCode).toBe(255);
+    expect(run.stdout).toBe('');
+    expect(install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
+    expect(await lab.run(lab.protectedNs, ['ip', 'route', 'show', 'table', 'all'])).toBe(before);
+  });
+});
