@@ -12,6 +12,10 @@ export const commands: Record<string, Loader> = {
   'palisade-ipset-drop': dropFor('ipset'),
   'palisade-iptables-drop': dropFor('iptables'),
   'palisade-http-drop': dropFor('http'),
+  'palisade-host-deny': async () => (await import('./host-deny.js')).hostDenyCommand() as ArCommand<never>,
+  'palisade-route-null': async () => (await import('./route-null.js')).routeNullCommand() as ArCommand<never>,
+  'palisade-disable-account': async () => (await import('./disable-account.js')).disableAccountCommand() as ArCommand<never>,
+  'palisade-quarantine': async () => (await import('./quarantine.js')).quarantineCommand() as ArCommand<never>,
 };
 
 export const commandNames = Object.keys(commands);

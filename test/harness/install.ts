@@ -34,7 +34,17 @@ export function createInstall(options: { config?: string; commands?: readonly st
   const bin = join(root, 'active-response', 'bin');
   for (const dir of [bin, join(root, 'logs'), join(root, 'etc'), join(root, 'var', 'palisade')]) mkdirSync(dir, { recursive: true });
   linkSync(distBinary, join(bin, 'palisade'));
-  const names = options.commands ?? ['palisade-drop', 'palisade-nftables-drop', 'palisade-ipset-drop', 'palisade-iptables-drop', 'palisade-http-drop'];
+  const names = options.commands ?? [
+    'palisade-drop',
+    'palisade-nftables-drop',
+    'palisade-ipset-drop',
+    'palisade-iptables-drop',
+    'palisade-http-drop',
+    'palisade-host-deny',
+    'palisade-route-null',
+    'palisade-disable-account',
+    'palisade-quarantine',
+  ];
   for (const name of names) linkSync(distBinary, join(bin, name));
   const logFile = join(root, 'logs', 'active-responses.log');
   const blocksDir = join(root, 'var', 'palisade', 'blocks');
