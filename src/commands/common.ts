@@ -2,7 +2,7 @@
 import { BackendError } from '../backends/backend.js';
 import { firstLine, type ToolResult } from '../runtime/exec.js';
 import { optionFlag, type CommandOptions } from '../runtime/options.js';
-import type { StateEntry } from '../runtime/state.js';
+import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import type { CommandContext, Targeting } from './command.js';
 
 /** The alert's rule, for the log and the state: why this was done. */
@@ -29,4 +29,12 @@ export function unusedOptionRefusal(ctx: CommandContext, understood: ReadonlyArr
 export function toolRefused(argv: readonly string[], result: ToolResult): BackendError {
   const reason = firstLine(result.stderr) || `exit status ${result.exitCode}`;
   return new BackendError(`${argv.join(' ')} failed: ${reason}`, { tool: argv[0] ?? '', exitCode: result.exitCode, stderr: result.stderr.slice(0, 500) });
+}
+
+/**
+ * Runs a change holding the state lock: the commands that edit one shared thing (hosts.deny, the routing
+ * table, /etc/shadow, the quarantine) never interleave their read-then-write with another invocation's.
+ */
+export function underStateLock<T>(ctx: CommandContext, change: () => T | Promise<T>): Promise<T> {
+  return new StateStore(stateDir(ctx.installDir)).locked(ctx.config.lock_timeout, async () => change());
 }

@@ -16,10 +16,10 @@ import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
 import { runTool } from '../runtime/exec.js';
 import { fieldValue, wazuhMessages } from '../runtime/message.js';
-import { nowSeconds, StateStore, stateDir } from '../runtime/state.js';
+import { nowSeconds, stateDir } from '../runtime/state.js';
 import { BackendError } from '../backends/backend.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
-import { ruleOf, toolRefused, unusedOptionRefusal } from './common.js';
+import { ruleOf, toolRefused, underStateLock, unusedOptionRefusal } from './common.js';
 
 export interface AccountTarget {
   user: string;
@@ -34,7 +34,6 @@ export function usernameProblem(value: unknown): string | undefined {
   if (/^[-+~]/.test(value)) return 'starting with -, + or ~';
   if (/[:, \t\n\r/\\]/.test(value)) return 'holding one of : , space tab newline / \\';
   if (value.includes('..')) return 'holding ".."';
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) return 'holding a control character';
   return undefined;
 }
@@ -134,8 +133,6 @@ function writeRecord(ctx: CommandContext, record: AccountRecord): void {
 const expiredDay = '1';
 
 export function disableAccountCommand(): ArCommand<AccountTarget> {
-  const locked = <T>(ctx: CommandContext, change: () => Promise<T>) => new StateStore(stateDir(ctx.installDir)).locked(ctx.config.lock_timeout, change);
-
   const lock = async (ctx: CommandContext, target: AccountTarget) => {
     const { user } = target;
     // skipReason ran before the handshake; the account may have changed since, and this must never lock root's peers.
@@ -145,7 +142,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
       ctx.tell(`skipped: ${protection}`);
       return;
     }
-    const outcome = await locked(ctx, async () => {
+    const outcome = await underStateLock(ctx, async () => {
       const shadow = readShadow(user);
       const reason = ruleOf(ctx.alert);
       // A record already there holds the state from before the first lock: it must never be overwritten.
@@ -203,7 +200,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
     refresh: lock,
     async delete(ctx, target) {
       const { user } = target;
-      const outcome = await locked(ctx, async () => {
+      const outcome = await underStateLock(ctx, async () => {
         const record = readRecord(ctx, user);
         if (!record) return undefined;
         const shadow = readShadow(user);

@@ -10,11 +10,10 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { blockText, isSingleHost } from '../runtime/address.js';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
-import { StateStore, stateDir } from '../runtime/state.js';
 import type { Block } from '../backends/backend.js';
 import { allowlistReason, targetSource, type AddressTarget } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
-import { ruleOf, unusedOptionRefusal } from './common.js';
+import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
 
 /** The comment that makes a line ours: nothing without it is ever changed. */
 export const hostDenyMarker = '# palisade';
@@ -61,7 +60,7 @@ function isOurs(line: string, ours: string): boolean {
 export function hostDenyCommand(): ArCommand<AddressTarget> {
   /** Reads, changes and replaces the file under the state lock, so that concurrent alerts never lose a line. */
   const change = (ctx: CommandContext, edit: (lines: string[]) => string[] | undefined) =>
-    new StateStore(stateDir(ctx.installDir)).locked(ctx.config.lock_timeout, async () => {
+    underStateLock(ctx, () => {
       const file = readDenyFile(ctx.config.host_deny.path);
       const edited = edit(file.lines);
       if (edited === undefined) return { changed: false, path: file.path };

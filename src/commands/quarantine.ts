@@ -36,9 +36,9 @@ import { join, posix } from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
 import { findSourceValue } from '../runtime/message.js';
-import { StateStore, stateDir } from '../runtime/state.js';
+import { stateDir } from '../runtime/state.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
-import { ruleOf, unusedOptionRefusal } from './common.js';
+import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
 
 export const quarantineFields = ['syscheck.path', 'data.virustotal.source.file'] as const;
 
@@ -359,10 +359,8 @@ function restoreFromQuarantine(ctx: CommandContext, target: QuarantineTarget): R
 }
 
 export function quarantineCommand(): ArCommand<QuarantineTarget> {
-  const locked = <T>(ctx: CommandContext, change: () => T) => new StateStore(stateDir(ctx.installDir)).locked(ctx.config.lock_timeout, async () => change());
-
   const quarantine = async (ctx: CommandContext, target: QuarantineTarget) => {
-    const outcome = await locked(ctx, () => moveIntoQuarantine(ctx, target));
+    const outcome = await underStateLock(ctx, () => moveIntoQuarantine(ctx, target));
     if (outcome.result === 'nothing') {
       const reason = `nothing is at ${target.path} (deleted, or moved away before this alert was handled)`;
       ctx.log.info({ event: 'skipped', path: target.path, reason });
@@ -404,7 +402,7 @@ export function quarantineCommand(): ArCommand<QuarantineTarget> {
     // execd already holds the key, and the alert fired again: a new file is there, so it goes too.
     refresh: quarantine,
     async delete(ctx, target) {
-      const outcome = await locked(ctx, () => restoreFromQuarantine(ctx, target));
+      const outcome = await underStateLock(ctx, () => restoreFromQuarantine(ctx, target));
       if (outcome.result === 'kept') {
         ctx.log.warn({ event: 'skipped', path: target.path, stored: outcome.stored, reason: outcome.reason });
         ctx.tell(`not restored: ${outcome.reason}`);

@@ -10,11 +10,10 @@
  */
 import { blockText } from '../runtime/address.js';
 import { runTool } from '../runtime/exec.js';
-import { StateStore, stateDir } from '../runtime/state.js';
 import type { Block } from '../backends/backend.js';
 import { allowlistReason, targetSource, type AddressTarget } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
-import { ruleOf, toolRefused, unusedOptionRefusal } from './common.js';
+import { ruleOf, toolRefused, underStateLock, unusedOptionRefusal } from './common.js';
 
 /** rtm_protocol of our routes: unassigned by the kernel and iproute2 (rt_protos), so it marks them as ours. */
 export const routeProtocol = '199';
@@ -52,11 +51,9 @@ function describeRoute(route: RouteEntry): string {
 }
 
 export function routeNullCommand(): ArCommand<AddressTarget> {
-  const locked = <T>(ctx: CommandContext, change: () => Promise<T>) => new StateStore(stateDir(ctx.installDir)).locked(ctx.config.lock_timeout, change);
-
   const blackhole = async (ctx: CommandContext, target: AddressTarget) => {
     const address = blockText(target.block);
-    const outcome = await locked(ctx, async () => {
+    const outcome = await underStateLock(ctx, async () => {
       const existing = await exactRoutes(ctx, target.block);
       if (existing.some(isOurs)) return { result: 'present' as const };
       const foreign = existing[0];
@@ -86,7 +83,7 @@ export function routeNullCommand(): ArCommand<AddressTarget> {
     refresh: blackhole,
     async delete(ctx, target) {
       const address = blockText(target.block);
-      const result = await locked(ctx, async () => {
+      const result = await underStateLock(ctx, async () => {
         // The kernel matches type and protocol on delete: only our blackhole can go, never a route of someone else's.
         const argv = ipArgv(target.block, 'route', 'del', 'blackhole', address, 'proto', routeProtocol);
         const deleted = await ip(ctx, argv);
