@@ -203,6 +203,11 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
       const outcome = await underStateLock(ctx, async () => {
         const record = readRecord(ctx, user);
         if (!record) return undefined;
+        if (!findAccount(user)) {
+          // Removed since it was locked: nothing left to undo, and a record kept would never be used.
+          unlinkSync(recordPath(ctx, user));
+          return { undone: [], leftAlone: ['the account no longer exists'] };
+        }
         const shadow = readShadow(user);
         const undone: string[] = [];
         const leftAlone: string[] = [];

@@ -121,6 +121,15 @@ describe('lock and unlock through execd', () => {
     expect(existsSync(recordFile(user))).toBe(true);
   });
 
+  it('a delete for an account removed since it was locked succeeds and drops the record', async () => {
+    const user = await makeUser();
+    const run = await execd.add(command, alertFor(user));
+    await execa('userdel', [user]);
+    expect((await execd.expire(run.rkey)).exitCode).toBe(0);
+    expect(existsSync(recordFile(user))).toBe(false);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'account-unlocked', leftAlone: ['the account no longer exists'] });
+  });
+
   it('method lock-password locks the password only, as Wazuh does', async () => {
     install.writeConfig('disable_account:\n  method: lock-password\n');
     const user = await makeUser();

@@ -208,6 +208,14 @@ describe('what it never touches', () => {
     expect(readFileSync(secret, 'utf8')).toBe(malware);
     expect(readFileSync(inside, 'utf8')).toBe(malware);
   });
+  it('a relative root in the config is refused naming the key, and nothing moves', async () => {
+    const inside = plant(join(watched, 'a.txt'));
+    install.writeConfig('quarantine:\n  roots: [srv/www]\n');
+    const run = await execd.add(command, fimAlert(inside));
+    expect(run.exitCode).toBe(1);
+    expect(install.logRecords().at(-1)!.reason).toMatch(/quarantine\.roots\.0: must be an absolute path/);
+    expect(readFileSync(inside, 'utf8')).toBe(malware);
+  });
 });
 
 describe('bad input changes nothing', () => {
