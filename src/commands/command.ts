@@ -32,8 +32,10 @@ export interface ArCommand<T = unknown> {
   readonly stateful: boolean;
   /** Read and validate what to act on. Runs before the handshake: a refusal changes nothing. */
   target(ctx: CommandContext): Targeting<T>;
-  /** A reason to leave this target alone (allow-listed); nothing is written to stdout then. */
+  /** A reason to leave this target alone (allow-listed, protected); nothing is written to stdout then. */
   skipReason?(ctx: CommandContext, target: T): Promise<string | undefined>;
+  /** The log event of such a skip: skipped-allowlisted for addresses, skipped-protected for accounts. */
+  readonly skipEvent?: string;
   add(ctx: CommandContext, target: T): Promise<void>;
   /** execd answered abort: it already holds this key and has just extended its timer. */
   refresh?(ctx: CommandContext, target: T): Promise<void>;

@@ -195,6 +195,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
       return { ok: true, target: { user: user as string }, keys: [user as string] };
     },
     skipReason: async (ctx, target) => protectionReason(ctx, target.user),
+    skipEvent: 'skipped-protected',
     add: lock,
     // execd already holds the key; lock again whatever was undone by hand meanwhile.
     refresh: lock,

@@ -99,7 +99,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
     if (verb === 'add') {
       const skip = await command.skipReason?.(ctx, target);
       if (skip) {
-        log.info({ event: 'skipped-allowlisted', keys, reason: skip });
+        log.info({ event: command.skipEvent ?? 'skipped-allowlisted', keys, reason: skip });
         tell(`skipped: ${skip}`);
         log.plain(wazuhMessages.ended);
         return exitStatus.ok;

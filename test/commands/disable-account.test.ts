@@ -195,7 +195,7 @@ describe('accounts it never locks', () => {
       const run = await execd.add(command, alertFor(user));
       expect(run.keysLine).toBeUndefined();
       expect(run.exitCode).toBe(0);
-      expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted', reason: expect.stringMatching(why) });
+      expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-protected', reason: expect.stringMatching(why) });
     }
     expect(readFileSync('/etc/shadow', 'utf8')).toBe(shadow);
   });
