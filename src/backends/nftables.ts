@@ -76,39 +76,59 @@ class NftScript {
   }
 }
 
-interface NftFailure {
-  role: LineRole | undefined;
+/** What nft said when it refused a script: its own words, and how to fix the cause where we know it. */
+interface Failure {
   message: string;
+  hint: string;
+  exitCode: number;
+  stderr: string;
 }
 
 type Verdict =
   | { kind: 'done' }
-  | { kind: 'element-present' }
-  | { kind: 'element-absent' }
-  /** The table, a set or a chain is missing or differs from the configuration. */
-  | { kind: 'structure-broken'; message: string }
-  | { kind: 'refused'; message: string; exitCode: number; stderr: string };
+  /**
+   * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
+   * structure-broken: the table, a set or a chain is missing or differs from the configuration.
+   */
+  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'refused'; failure: Failure };
 
 /** "/dev/stdin:5:38-47: Error: Could not process rule: File exists" */
 const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
 
-function judge(script: NftScript, exitCode: number, stderr: string): Verdict {
+function judge(script: NftScript, exitCode: number, stderr: string, table: string): Verdict {
   if (exitCode === 0) return { kind: 'done' };
-  const failures: NftFailure[] = [];
+  const located: Array<{ role: LineRole | undefined; message: string }> = [];
   let unlocated: string | undefined;
   for (const line of stderr.split('\n')) {
     const match = locatedError.exec(line.trim());
-    if (match) failures.push({ role: script.roleOf(Number(match[1])), message: match[2]! });
+    if (match) located.push({ role: script.roleOf(Number(match[1])), message: match[2]! });
     else if (unlocated === undefined && /Error:/.test(line)) unlocated = line.trim();
   }
-  const refused = (message: string): Verdict => ({ kind: 'refused', message, exitCode, stderr });
-  if (unlocated !== undefined || failures.length === 0) return refused(unlocated ?? (firstLine(stderr) || `nft exited with ${exitCode}`));
+  if (unlocated !== undefined || located.length === 0) {
+    // nft could not even talk to the kernel ("cache initialization failed: Operation not permitted").
+    const message = unlocated ?? (firstLine(stderr) || `nft exited with ${exitCode}`);
+    const hint = message.includes('Operation not permitted') ? ' (nft needs root or CAP_NET_ADMIN)' : '';
+    return { kind: 'refused', failure: { message, hint, exitCode, stderr } };
+  }
+  const failureOf = (message: string): Failure => ({ message, hint: hintFor(message, table), exitCode, stderr });
+  const structural = located.find((failure) => failure.role !== 'element');
+  if (structural) return { kind: 'structure-broken', failure: failureOf(structural.message) };
+  const failure = failureOf(located[0]!.message);
+  if (located.every(({ message }) => message.endsWith('File exists'))) return { kind: 'element-present', failure };
+  if (located.every(({ message }) => message.endsWith('No such file or directory'))) return { kind: 'element-absent', failure };
+  return { kind: 'refused', failure };
+}
 
-  const structural = failures.find((failure) => failure.role !== 'element');
-  if (structural) return { kind: 'structure-broken', message: structural.message };
-  if (failures.every((failure) => failure.message.endsWith('File exists'))) return { kind: 'element-present' };
-  if (failures.every((failure) => failure.message.endsWith('No such file or directory'))) return { kind: 'element-absent' };
-  return refused(failures[0]!.message);
+/** nft's message names the problem; for the ones an operator can fix, say how. */
+function hintFor(message: string, table: string): string {
+  if (message.includes('interval overlaps')) {
+    return ' (a network overlapping it is already blocked: delete that block first)';
+  }
+  if (message.includes('Operation not permitted')) {
+    // Privilege problems fail before any line is sent; a line refused with EPERM meets an owned table.
+    return ` (another program owns table ${table} (nft "flags owner"): give Palisade another table name with nftables.table)`;
+  }
+  return '';
 }
 
 /**
@@ -195,14 +215,11 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     } catch (error) {
       throw toolFailure(error);
     }
-    return judge(script, result.exitCode, result.stderr);
+    return judge(script, result.exitCode, result.stderr, table);
   };
 
-  const refusedError = (what: string, verdict: Verdict & { kind: 'refused' | 'structure-broken' }) =>
-    new BackendError(
-      `nft refused ${what}: ${verdict.message}${hintFor(verdict.message)}`,
-      verdict.kind === 'refused' ? { tool: 'nft', exitCode: verdict.exitCode, stderr: verdict.stderr } : { tool: 'nft' },
-    );
+  const refusedError = (what: string, { message, hint, exitCode, stderr }: Failure) =>
+    new BackendError(`nft refused ${what}: ${message}${hint}`, { tool: 'nft', exitCode, stderr });
 
   /**
    * The unexpired blocks of the state file, ready to be replayed: canonical, one per address, and no two
@@ -243,23 +260,34 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     return { replay, skipped };
   };
 
+  /** One command per set, one element per line: a refused element is reported on its own line. */
   const replayLines = (entries: TimedBlock[]): string[] =>
     setNames.flatMap((set) => {
       const texts = entries.filter(({ block }) => setFor(block) === set).map(elementText);
       if (texts.length === 0) return [];
-      return [`add element ${table} ${set} {`, `${texts.join(',\n')}`, '}'].join('\n').split('\n');
+      return [`add element ${table} ${set} {`, ...texts.map((text, i) => (i < texts.length - 1 ? `${text},` : text)), '}'];
     });
 
+  /** A delete that succeeds whether or not the element is there (nft 1.0.6 has no "destroy element"). */
+  const removalLines = (block: Block): string[] => [
+    `add element ${table} ${setFor(block)} { ${block.address} }`,
+    `delete element ${table} ${setFor(block)} { ${block.address} }`,
+  ];
+
   /**
-   * Put the table back as configured, with every unexpired block of the state file plus `own`, and minus
-   * `without`. First without touching what is there (so concurrent invocations cannot undo each other);
-   * when that is refused because something of ours exists in another shape (a changed priority, a set of
-   * another type), replace the whole table in one transaction. Returns how many blocks were replayed.
+   * Put the table back as configured, with every unexpired block of the state file, and with this
+   * invocation's own change. First without touching what is there (so concurrent invocations cannot undo
+   * each other); when that is refused because something of ours exists in another shape (a changed
+   * priority, a set of another type), replace the whole table in one transaction. Returns how many blocks
+   * were replayed.
    */
-  const rebuild = async (what: string, cause: string, own: TimedBlock[], without?: Block): Promise<number> => {
-    const { replay, skipped } = replayable(own, without);
+  const rebuild = async (what: string, cause: string, change?: { add: TimedBlock } | { remove: Block }): Promise<number> => {
+    const own = change && 'add' in change ? [change.add] : [];
+    const removed = change && 'remove' in change ? change.remove : undefined;
+    const { replay, skipped } = replayable(own, removed);
+    const changeLines = removed ? removalLines(removed) : replayLines(own);
     const withContent = (script: NftScript) =>
-      script.add('structure', ...chainLines()).add('replay', ...replayLines(replay)).add('element', ...replayLines(own));
+      script.add('structure', ...chainLines()).add('replay', ...replayLines(replay)).add('element', ...changeLines);
 
     const repair = withContent(new NftScript().add('structure', ...declarationLines()));
     let verdict = await run(repair);
@@ -271,7 +299,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       verdict = await run(replacement);
       replaced = true;
     }
-    if (verdict.kind !== 'done') throw refusedError(`to rebuild table ${table} ${what}`, verdictAsRefusal(verdict));
+    if (verdict.kind !== 'done') throw refusedError(`to rebuild table ${table} ${what}`, verdict.failure);
     log.warn(
       { event: 'restored', backend: 'nftables', table, restored: replay.length, skipped, replaced, cause },
       replaced
@@ -302,9 +330,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       if (verdict.kind === 'done') return { result: 'present', restored: 0 };
     }
     if (verdict.kind === 'structure-broken') {
-      return { result: 'added', restored: await rebuild(what, verdict.message, [own]) };
+      return { result: 'added', restored: await rebuild(what, verdict.failure.message, { add: own }) };
     }
-    throw refusedError(what, verdictAsRefusal(verdict));
+    throw refusedError(what, verdict.failure);
   };
 
   return {
@@ -314,9 +342,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       const verdict = await run(new NftScript().add('structure', ...chainLines()));
       if (verdict.kind === 'done') return { created: false, restored: 0 };
       if (verdict.kind === 'structure-broken') {
-        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.message, []) };
+        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.failure.message) };
       }
-      throw refusedError(`to set up table ${table}`, verdictAsRefusal(verdict));
+      throw refusedError(`to set up table ${table}`, verdict.failure);
     },
 
     add: addOrRenew,
@@ -330,9 +358,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       if (verdict.kind === 'done') return { result: 'deleted', restored: 0 };
       if (verdict.kind === 'element-absent') return { result: 'absent', restored: 0 };
       if (verdict.kind === 'structure-broken') {
-        return { result: 'absent', restored: await rebuild(what, verdict.message, [], block) };
+        return { result: 'absent', restored: await rebuild(what, verdict.failure.message, { remove: block }) };
       }
-      throw refusedError(what, verdictAsRefusal(verdict));
+      throw refusedError(what, verdict.failure);
     },
 
     async list(): Promise<FirewallBlock[]> {
@@ -357,24 +385,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     async flush(): Promise<void> {
       // "add" first makes the delete succeed whether or not the table exists (nft 1.0.6 has no "destroy").
       const verdict = await run(new NftScript().add('structure', `add table ${table}`, `delete table ${table}`));
-      if (verdict.kind !== 'done') throw refusedError(`to delete table ${table}`, verdictAsRefusal(verdict));
+      if (verdict.kind !== 'done') throw refusedError(`to delete table ${table}`, verdict.failure);
     },
   };
-}
-
-function verdictAsRefusal(verdict: Verdict): Verdict & { kind: 'refused' | 'structure-broken' } {
-  if (verdict.kind === 'refused' || verdict.kind === 'structure-broken') return verdict;
-  // An element answer where none was expected (EEXIST during a renewal, ENOENT on add).
-  return { kind: 'refused', message: `unexpected answer (${verdict.kind})`, exitCode: 1, stderr: '' };
-}
-
-/** nft's message names the problem; for the ones an operator can fix, say how. */
-function hintFor(message: string): string {
-  if (message.includes('interval overlaps')) {
-    return ' (a network overlapping it is already blocked: see `nft list set`, and delete that block first)';
-  }
-  if (message.includes('Operation not permitted')) return ' (nft needs root or CAP_NET_ADMIN)';
-  return '';
 }
 
 function toolFailure(error: unknown): unknown {

@@ -152,6 +152,19 @@ describe('nftables backend', () => {
     expect(await lab.canConnect(lab.attacker4[2])).toBe(true);
   });
 
+  it('still removes the block when a delete finds one of the sets gone and repairs the table', async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    await expectOutcome('add', { block: block(attacker), ttl: 600 });
+    for (const chain of ['input', 'forward']) await lab.run(lab.protectedNs, ['nft', 'flush', 'chain', 'inet', 'palisade', chain]);
+    await lab.run(lab.protectedNs, ['nft', 'delete', 'set', 'inet', 'palisade', 'net6']);
+
+    const outcome = await expectOutcome('delete', { block: block(attacker), restorable: [stateEntry(neighbour, 600)] });
+    expect(outcome).toEqual({ result: 'absent', restored: 1 });
+    expect(await lab.canConnect(attacker)).toBe(true);
+    expect(await blocked(neighbour)).toBe(true);
+    expect(await elements('net6')).toEqual([]);
+  });
+
   it('after `nft flush ruleset`, the next add brings back every unexpired block and says so in the log', async () => {
     const [attacker, neighbour, spare] = lab.attacker4;
     const [attacker6] = lab.attacker6;
@@ -237,6 +250,27 @@ describe('nftables backend', () => {
     expect(result.error.details?.stderr).toContain('interval overlaps with an existing one');
     expect(await elements('net4')).toMatchObject([{ val: { prefix: { addr: '192.0.2.64', len: 28 } } }]);
     expect(await lab.canConnect(lab.attacker4[2])).toBe(true);
+  });
+
+  it('surfaces nft\'s own message when another program owns a table of the same name', async () => {
+    // `flags owner` makes the table writable only through its creator's netlink socket.
+    const owner = execa('ip', ['netns', 'exec', lab.protectedNs, 'nft', '-i'], { stdin: 'pipe', reject: false });
+    try {
+      owner.stdin!.write('add table inet palisade { flags owner; }\n');
+      for (let tries = 0; !(await lab.run(lab.protectedNs, ['nft', 'list', 'tables'])).includes('palisade'); tries += 1) {
+        if (tries > 50) throw new Error('the owning nft did not create its table');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const result = await runVerb('add', { block: block(lab.attacker4[0]), ttl: 600 });
+      expect(result).toMatchObject({
+        ok: false,
+        error: { kind: 'BackendError', message: expect.stringMatching(/^nft refused .*Operation not permitted.*flags owner/) },
+      });
+      expect(await lab.canConnect(lab.attacker4[0])).toBe(true);
+    } finally {
+      owner.stdin!.end();
+      await owner;
+    }
   });
 
   it('says that nft is missing, and how to fix it, when it is not installed', async () => {
