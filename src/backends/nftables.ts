@@ -14,7 +14,6 @@
  * wait one RCU grace period when nft closes its socket (about 14 ms here); the cost does not grow with the
  * number of blocks (measurements in the branch's report).
  */
-import { z } from 'zod';
 import { isSingleHost, overlaps, parseAddress } from '../runtime/address.js';
 import type { Config } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
@@ -230,9 +229,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     const now = Math.floor(Date.now() / 1000);
     const candidates: TimedBlock[] = [];
     let skipped = 0;
-    for (const entry of ctx.restorable() as ActiveBlock[]) {
-      const ttl = entry.expiresAt - now;
-      if (ttl <= 0) continue;
+    for (const entry of ctx.restorable()) {
+      const ttl = Math.floor(entry.expiresAt - now);
+      if (!(ttl > 0)) continue;
       try {
         candidates.push({ block: checkedBlock({ address: entry.address, family: entry.family, prefix: entry.prefix }), ttl });
       } catch {
@@ -338,6 +337,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   return {
     name: 'nftables',
 
+    /** Reports created when the table or a set had to be made again; chains and rules are re-declared always. */
     async ensure(): Promise<EnsureOutcome> {
       const verdict = await run(new NftScript().add('structure', ...chainLines()));
       if (verdict.kind === 'done') return { created: false, restored: 0 };
@@ -379,7 +379,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
           stderr: result.stderr,
         });
       }
-      return blocksInListing(result.stdout);
+      // Only the CLI lists; the parser and its schema stay out of the add path.
+      const { blocksInListing } = await import('./nftables-listing.js');
+      return blocksInListing(result.stdout, setNames);
     },
 
     async flush(): Promise<void> {
@@ -399,36 +401,4 @@ function toolFailure(error: unknown): unknown {
     );
   }
   return new BackendError(error.message, { tool: 'nft' });
-}
-
-/** The parts of `nft -j list table` that list() reads; nft prints an element without a timer as bare text. */
-const elementValueSchema = z.union([
-  z.string(),
-  z.object({ prefix: z.object({ addr: z.string(), len: z.number().int() }) }),
-  z.object({ range: z.tuple([z.string(), z.string()]) }),
-]);
-const setListingSchema = z.object({
-  name: z.string(),
-  elem: z
-    .array(z.union([elementValueSchema, z.object({ elem: z.object({ val: elementValueSchema, expires: z.number().optional() }) })]))
-    .default([]),
-});
-const listingSchema = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
-
-function blocksInListing(json: string): FirewallBlock[] {
-  const parsed = listingSchema.safeParse(JSON.parse(json));
-  if (!parsed.success) throw new BackendError('nft -j printed a listing this version of Palisade does not understand', { tool: 'nft' });
-  const blocks: FirewallBlock[] = [];
-  for (const item of parsed.data.nftables) {
-    const set = setListingSchema.safeParse(item.set);
-    if (!set.success || !(setNames as readonly string[]).includes(set.data.name)) continue;
-    for (const element of set.data.elem) {
-      const { val, expires } = typeof element === 'object' && 'elem' in element ? element.elem : { val: element, expires: undefined };
-      // A range that is no prefix cannot have come from Palisade; it has no Block form, so it is not listed.
-      const text = typeof val === 'string' ? val : 'prefix' in val ? `${val.prefix.addr}/${val.prefix.len}` : undefined;
-      const address = text === undefined ? undefined : parseAddress(text, { allowNetwork: true });
-      if (address?.ok) blocks.push({ ...address.block, expiresIn: expires });
-    }
-  }
-  return blocks;
 }
