@@ -8,6 +8,8 @@ export async function loadBackend(name: BackendName, ctx: BackendContext): Promi
   switch (name) {
     case 'dry-run':
       return (await import('./dry-run.js')).createDryRunBackend(ctx);
+    case 'nftables':
+      return (await import('./nftables.js')).createNftablesBackend(ctx);
     default:
       throw new Error(`backend "${name}" is not available in this build`);
   }
