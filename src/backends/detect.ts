@@ -26,8 +26,13 @@ export class NoFirewallError extends Error {
 }
 
 export function detectBackend(): BackendName {
-  if (onPath('nft')) return 'nftables';
-  if (onPath('ipset') && onPath('iptables')) return 'ipset';
-  if (onPath('iptables')) return 'iptables';
+  return explainDetection().backend;
+}
+
+/** What `backend: auto` picks on this host and why, for the operator (palisade status, doctor). */
+export function explainDetection(): { backend: BackendName; reason: string } {
+  if (onPath('nft')) return { backend: 'nftables', reason: 'nft is installed' };
+  if (onPath('ipset') && onPath('iptables')) return { backend: 'ipset', reason: 'nft is not installed; ipset and iptables are' };
+  if (onPath('iptables')) return { backend: 'iptables', reason: 'neither nft nor ipset is installed; iptables is' };
   throw new NoFirewallError('no firewall tool found (nft, ipset, iptables): install nftables, or set backend: in etc/palisade.yml');
 }

@@ -29,8 +29,9 @@ import type {
 } from './backend.js';
 import { BackendError } from './backend.js';
 
-const setNames = ['addr4', 'addr6', 'net4', 'net6'] as const;
-type SetName = (typeof setNames)[number];
+/** Exported for the CLI's health check (palisade status, doctor). */
+export const setNames = ['addr4', 'addr6', 'net4', 'net6'] as const;
+export type SetName = (typeof setNames)[number];
 type Hook = Config['nftables']['hooks'][number];
 const allHooks: readonly Hook[] = ['input', 'forward'];
 
@@ -47,7 +48,7 @@ function setFor(block: Block): SetName {
 }
 
 /** A named counter per set, shared by that set's rules: it outlives the `flush chain` of every transaction. */
-function counterFor(set: SetName): string {
+export function counterFor(set: SetName): string {
   return `blocked_${set}`;
 }
 

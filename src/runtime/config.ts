@@ -1,4 +1,5 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames } from '../backends/backend.js';
 import { httpConfigSchema } from '../backends/http/config.js';
@@ -125,6 +126,15 @@ export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** etc/palisade.yml of the install dir, or PALISADE_CONFIG (tests, a config tried before it is installed). */
+export function configPath(installDir: string): string {
+  return process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml');
+}
+
+export function configCachePath(installDir: string): string {
+  return join(installDir, 'var/palisade/config.cache.json');
 }
 
 /** Defaults only: what a host with no etc/palisade.yml runs with. */

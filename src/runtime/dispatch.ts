@@ -10,7 +10,8 @@
 import { writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, configCachePath, configPath, loadConfig } from './config.js';
+import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
 import { checkKeysLine, parseInput, parseReply, wazuhMessages } from './message.js';
@@ -18,13 +19,6 @@ import { OptionsError, parseCommandOptions } from './options.js';
 import { LineReader } from './stdin.js';
 
 export const exitStatus = { ok: 0, failed: 1, invalidInput: 255 } as const;
-
-/** Firewall tools live in sbin, which a hand-run shell or a minimal service PATH may lack. */
-function withSbinOnPath(): void {
-  const path = (process.env.PATH ?? '').split(':').filter(Boolean);
-  for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!path.includes(dir)) path.push(dir);
-  process.env.PATH = path.join(':');
-}
 
 function describeError(error: unknown): Record<string, unknown> {
   const { name, message } = error as Error;
@@ -75,7 +69,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
 
   let config;
   try {
-    config = await loadConfig(process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml'), join(installDir, 'var/palisade/config.cache.json'));
+    config = await loadConfig(configPath(installDir), configCachePath(installDir));
   } catch (error) {
     if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
     throw error;

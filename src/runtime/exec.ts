@@ -60,3 +60,10 @@ export async function runTool(argv: readonly [string, ...string[]], options: Run
 export function firstLine(text: string): string {
   return text.split('\n').map((line) => line.trim()).find((line) => line.length > 0) ?? '';
 }
+
+/** Firewall tools live in sbin, which a hand-run shell or a minimal service PATH may lack. */
+export function withSbinOnPath(): void {
+  const path = (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!path.includes(dir)) path.push(dir);
+  process.env.PATH = path.join(':');
+}

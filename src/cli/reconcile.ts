@@ -1,0 +1,118 @@
+/**
+ * `palisade reconcile`: makes every firewall in use hold exactly the unexpired blocks of the state. Run at
+ * boot and after firewall reloads by palisade-reconcile.service, and by hand after anything that wiped
+ * the rules (`nft flush ruleset`, `iptables -F`, `firewall-cmd --reload` in iptables mode).
+ *
+ * Per backend, under the state lock: expired entries leave the state; ensure() rebuilds missing tables or
+ * sets with every unexpired block (for nftables one transaction, whatever the number of blocks); then one
+ * listing shows what is still wrong: expired blocks a firewall without timers still holds, unexpired ones
+ * still missing (a set flushed by hand), and blocks no state entry accounts for.
+ */
+import type { BackendName } from '../backends/backend.js';
+import { openBackend, openStateStore } from '../commands/blocking.js';
+import { nowSeconds, type StateEntry } from '../runtime/state.js';
+import { blockOf } from './block.js';
+import type { CliContext } from './context.js';
+import { backendsInUse, explainBackend } from './inspect.js';
+import type { ReconcileOptions } from './verbs.js';
+
+export interface ReconcileReport {
+  backend: BackendName;
+  /** Unexpired blocks the firewall holds after this run. */
+  active: number;
+  /** Put back by ensure() because tables or sets were gone. */
+  restored: number;
+  /** Added one by one because they alone were missing. */
+  readded: number;
+  /** Expired entries removed from the state. */
+  expired: number;
+  /** Of those, how many the firewall still held (it keeps no timers, or missed one) and had removed. */
+  expiredInFirewall: number;
+  /** Firewall blocks no state entry accounts for, removed. */
+  removedUnknown: string[];
+  error?: string;
+}
+
+export async function run(ctx: CliContext, options: ReconcileOptions): Promise<number> {
+  const env = await ctx.env();
+  const state = openStateStore(env);
+  const started = performance.now();
+  const reports = await state.locked(env.config.lock_timeout, async () => {
+    const now = nowSeconds();
+    const entries = state.all(options.backend);
+    const backends = backendsInUse(entries, explainBackend(env.config), options.backend);
+    const reports: ReconcileReport[] = [];
+    for (const backend of backends) {
+      const report: ReconcileReport = { backend, active: 0, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [] };
+      reports.push(report);
+      try {
+        await reconcileBackend(report, entries.filter((entry) => entry.backend === backend), now);
+      } catch (error) {
+        report.error = (error as Error).message;
+      }
+    }
+    return reports;
+  });
+  const tookMs = Math.round(performance.now() - started);
+
+  for (const report of reports) {
+    const lost = report.restored + report.readded > 0;
+    const record = { event: 'reconciled', ...report, took_ms: tookMs };
+    if (report.error) env.log.error({ ...record, event: 'error', reason: report.error });
+    else if (lost) env.log.warn(record, 'blocks were missing from the firewall and were put back');
+    else env.log.info(record);
+  }
+
+  const failed = reports.filter((report) => report.error);
+  if (ctx.out.json) {
+    ctx.out.document({ ok: failed.length === 0, tookMs, backends: reports });
+    return failed.length > 0 ? 1 : 0;
+  }
+  if (reports.length === 0) ctx.out.line('No backend in use and no block in the state: nothing to reconcile.');
+  for (const report of reports) ctx.out.line(describe(ctx, report));
+  ctx.out.line(ctx.out.paint('dim', `took ${tookMs} ms`));
+  return failed.length > 0 ? 1 : 0;
+
+  async function reconcileBackend(report: ReconcileReport, entries: StateEntry[], now: number) {
+    const expired = entries.filter((entry) => entry.expiresAt <= now);
+    const active = entries.filter((entry) => entry.expiresAt > now);
+    // Out of the state first: ensure() must not put an expired block back.
+    for (const entry of expired) state.remove(entry);
+    report.expired = expired.length;
+    const backend = await openBackend(env, report.backend, state);
+    report.restored = (await backend.ensure()).restored;
+    const held = new Map((await backend.list()).map((block) => [block.address, block]));
+    for (const entry of expired) {
+      if (!held.has(entry.address)) continue;
+      await backend.delete({ ...blockOf(entry), expiresAt: entry.expiresAt, backendData: entry.backendData });
+      report.expiredInFirewall += 1;
+    }
+    for (const entry of active) {
+      if (held.has(entry.address)) continue;
+      await backend.add(blockOf(entry), Math.max(1, entry.expiresAt - now));
+      report.readded += 1;
+    }
+    const known = new Set(entries.map((entry) => entry.address));
+    for (const [address, block] of held) {
+      if (known.has(address)) continue;
+      await backend.delete(block);
+      report.removedUnknown.push(address);
+    }
+    report.active = active.length;
+  }
+}
+
+function describe(ctx: CliContext, report: ReconcileReport): string {
+  const { paint } = ctx.out;
+  if (report.error) return `${report.backend}: ${paint('fail', `failed: ${report.error}`)}`;
+  const changes = [
+    report.restored > 0 && `restored ${report.restored} block(s) lost from the firewall (a reload, a flush or a reboot)`,
+    report.readded > 0 && `put back ${report.readded} missing block(s)`,
+    report.expired > 0 && `removed ${report.expired} expired entr${report.expired === 1 ? 'y' : 'ies'} from the state` +
+      (report.expiredInFirewall > 0 ? ` (${report.expiredInFirewall} still in the firewall, now removed)` : ''),
+    report.removedUnknown.length > 0 && `removed ${report.removedUnknown.length} block(s) the state does not know (${report.removedUnknown.slice(0, 5).join(', ')}${report.removedUnknown.length > 5 ? ', ...' : ''})`,
+  ].filter((change): change is string => typeof change === 'string');
+  const summary = `${report.active} active block(s)`;
+  if (changes.length === 0) return `${report.backend}: ${paint('ok', 'in order')}, ${summary}; nothing changed`;
+  return `${report.backend}: ${paint('warn', changes.join('; '))}; ${summary}`;
+}

@@ -1,0 +1,158 @@
+/**
+ * `palisade status`: what Palisade is doing on this host at a glance: the backend and why, the iptables
+ * variant, our nftables table's health and drop counters, active blocks per backend and family (in the
+ * state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { onPath } from '../backends/detect.js';
+import { openStateStore } from '../commands/blocking.js';
+import { configPath, ConfigError, defaultConfig, type Config } from '../runtime/config.js';
+import { createLogger } from '../runtime/log.js';
+import { nowSeconds, stateDir, StateStore } from '../runtime/state.js';
+import { version } from '../version.js';
+import type { CliContext } from './context.js';
+import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall, type NftHealth } from './inspect.js';
+import { describeVariant, type VariantReport } from './iptables-variant.js';
+import { shortDuration } from './output.js';
+
+export async function run(ctx: CliContext): Promise<number> {
+  const problems: string[] = [];
+  const path = configPath(ctx.installDir);
+  let config: Config;
+  let configState: { path: string; ok: boolean; error?: string };
+  try {
+    config = await ctx.config();
+    configState = { path, ok: true };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    config = defaultConfig();
+    configState = { path, ok: false, error: error.message };
+    problems.push(`the configuration is invalid, so every AR command refuses to run: ${error.message}`);
+  }
+  // Reading never logs: status changes nothing, and a corrupt entry is only reported here.
+  const env = { name: 'palisade', installDir: ctx.installDir, config, log: createLogger({ path: undefined, argv0: 'palisade' }) };
+  const state = configState.ok ? openStateStore(env) : new StateStore(stateDir(ctx.installDir));
+  const now = nowSeconds();
+  const entries = state.all();
+  const active = entries.filter((entry) => entry.expiresAt > now);
+  const choice = explainBackend(config);
+  if (!choice.backend) problems.push(choice.reason);
+
+  const backends = backendsInUse(entries, choice);
+  const views = await Promise.all(backends.map((backend) => readFirewall(env, state, backend)));
+  const blocks = backends.flatMap((backend) =>
+    ([4, 6] as const).map((family) => {
+      const view = views.find((candidate) => candidate.backend === backend);
+      return {
+        backend,
+        family,
+        active: active.filter((entry) => entry.backend === backend && entry.family === family).length,
+        inFirewall: view?.blocks ? view.blocks.filter((block) => block.family === family).length : null,
+      };
+    }),
+  );
+  for (const view of views) {
+    if (view.error) problems.push(`cannot read the ${view.backend} firewall: ${view.error}`);
+    const { missing } = compare(active, view);
+    if (missing.length > 0) problems.push(`${missing.length} active block(s) are missing from ${view.backend}: run palisade reconcile`);
+  }
+
+  const usesNft = backends.includes('nftables') || onPath('nft');
+  let nftables: NftHealth | undefined;
+  if (usesNft) {
+    nftables = await inspectNftables(config);
+    const needed = choice.backend === 'nftables' || active.some((entry) => entry.backend === 'nftables');
+    if (nftables.error && needed) problems.push(nftables.error);
+    if (!nftables.present && !nftables.error && active.some((entry) => entry.backend === 'nftables')) {
+      problems.push(`table ${nftables.table} is missing while the state holds nftables blocks: run palisade reconcile`);
+    }
+    if (nftables.present) problems.push(...nftables.problems);
+  }
+  const iptables: VariantReport | undefined = onPath('iptables') ? await describeVariant(config) : undefined;
+
+  const stamp = lastChange(state.blocksDir);
+  const corrupt = countCorrupt(state.blocksDir);
+  const stateReport = {
+    dir: state.blocksDir,
+    entries: entries.length,
+    active: active.length,
+    expired: entries.length - active.length,
+    corrupt,
+    lastChange: stamp,
+    ageSeconds: stamp === undefined ? undefined : Math.max(0, now - stamp),
+  };
+  if (corrupt > 0) problems.push(`${corrupt} state entr${corrupt === 1 ? 'y was' : 'ies were'} unreadable and set aside as *.corrupt in ${state.blocksDir}: look at them, then delete them`);
+
+  if (ctx.out.json) {
+    ctx.out.document({
+      ok: problems.length === 0,
+      version,
+      installDir: ctx.installDir,
+      config: configState,
+      backend: choice,
+      iptables,
+      nftables,
+      blocks,
+      state: stateReport,
+      problems,
+    });
+    return problems.length > 0 ? 1 : 0;
+  }
+
+  const { out } = ctx;
+  const { paint } = out;
+  const row = (label: string, value: string) => out.line(`${paint('bold', label.padEnd(11))} ${value}`);
+  row('Palisade', `${version}, install dir ${ctx.installDir}`);
+  row('Config', configState.ok ? `${path} ${paint('ok', 'valid')}` : `${path} ${paint('fail', `INVALID: ${configState.error}`)}`);
+  row('Backend', choice.backend ? `${choice.backend} (${choice.reason})` : paint('fail', choice.reason));
+  if (iptables) row('iptables', iptables.conflict ? paint('warn', `${iptables.variant} (${iptables.reason})`) : `${iptables.variant} (${iptables.reason})`);
+  if (nftables) {
+    const health = nftables.error
+      ? paint('warn', nftables.error)
+      : !nftables.present
+        ? 'not created yet (the first block creates it)'
+        : nftables.problems.length > 0
+          ? paint('fail', nftables.problems.join('; '))
+          : paint('ok', 'ok');
+    row('nftables', `table ${nftables.table}: ${health}`);
+  }
+  const ageText = stateReport.ageSeconds === undefined ? 'no block recorded yet' : `last changed ${shortDuration(stateReport.ageSeconds)} ago`;
+  row('State', `${stateReport.dir}: ${stateReport.active} active, ${stateReport.expired} expired (palisade reconcile removes them); ${ageText}`);
+  out.line();
+  out.table(
+    [{ header: 'BACKEND' }, { header: 'FAMILY' }, { header: 'ACTIVE', align: 'right' }, { header: 'IN FIREWALL', align: 'right' }],
+    blocks.map((entry) => {
+      const held = entry.inFirewall === null ? paint('dim', 'unknown') : String(entry.inFirewall);
+      return [entry.backend, `IPv${entry.family}`, String(entry.active), entry.inFirewall !== null && entry.inFirewall < entry.active ? paint('fail', held) : held];
+    }),
+  );
+  if (nftables?.counters.length) {
+    out.line();
+    out.table(
+      [{ header: 'NFT COUNTER' }, { header: 'PACKETS', align: 'right' }, { header: 'BYTES', align: 'right' }],
+      nftables.counters.map((counter) => [counter.name, String(counter.packets), String(counter.bytes)]),
+    );
+  }
+  if (problems.length > 0) {
+    out.line();
+    for (const problem of problems) out.line(paint('fail', `problem: ${problem}`));
+  }
+  return problems.length > 0 ? 1 : 0;
+}
+
+/** Every block added or removed renames a file into the directory, which updates its mtime. */
+function lastChange(dir: string): number | undefined {
+  try {
+    return Math.floor(statSync(dir).mtimeMs / 1000);
+  } catch {
+    return undefined;
+  }
+}
+
+function countCorrupt(dir: string): number {
+  try {
+    return readdirSync(dir).filter((name) => name.endsWith('.corrupt')).length;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `palisade unblock ADDRESS`: lifts a block wherever Palisade made it, by hand or from an alert, through
+ * palisade-drop's own delete (wazuh#1491: Wazuh has no way to lift one early). An address that is only
+ * blocked as part of a wider network is not let through by this; the answer says which block to lift.
+ */
+import { describeUnblock, logUnblock, openStateStore, removeBlock, resolveBackend } from '../commands/blocking.js';
+import { overlaps } from '../runtime/address.js';
+import { operator } from './block.js';
+import type { CliContext } from './context.js';
+import { localTime } from './output.js';
+import type { UnblockOptions } from './verbs.js';
+
+export async function run(ctx: CliContext, options: UnblockOptions): Promise<number> {
+  const env = await ctx.env();
+  const block = options.address;
+  const state = openStateStore(env);
+  const { removals, covering } = await state.locked(env.config.lock_timeout, async () => {
+    const removals = await removeBlock(env, state, resolveBackend(env.config, options.backend), block, { everywhere: true });
+    const covering = state.active().filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
+    return { removals, covering };
+  });
+  const by = operator();
+  for (const removal of removals) logUnblock(env, block, removal, by ? { operator: by } : {});
+
+  if (ctx.out.json) {
+    ctx.out.document({
+      ok: covering.length === 0,
+      address: block.address,
+      removed: removals.map((removal) => ({ backend: removal.backend, result: removal.result, hadStateEntry: removal.entry !== undefined })),
+      stillBlockedBy: covering.map((entry) => ({ address: entry.address, backend: entry.backend, expiresAt: entry.expiresAt })),
+    });
+  } else {
+    for (const removal of removals) {
+      ctx.out.line(removal.entry || removal.result === 'deleted' ? describeUnblock(block, removal) : `${block.address} was not blocked on ${removal.backend}; nothing changed`);
+    }
+    for (const entry of covering) {
+      ctx.out.line(
+        `${block.address} is still blocked as part of ${entry.address} on ${entry.backend} (until ${localTime(entry.expiresAt)}): ` +
+          `run palisade unblock ${entry.address} to let it through`,
+      );
+    }
+  }
+  // Asked to let the address through: only success when nothing still stops it.
+  return covering.length > 0 ? 1 : 0;
+}

@@ -1,0 +1,149 @@
+/**
+ * Every `palisade` verb: its arguments, its options' schema and where its code is. The code of a verb is
+ * imported only when that verb runs; this table is all `palisade --help` needs.
+ */
+import * as z from 'zod/mini';
+import { backendNames } from '../backends/backend.js';
+import { commandNames } from '../commands/index.js';
+import { durationSchema, networkSchema } from '../runtime/config.js';
+import { secondsArgument, type VerbSpec } from './args.js';
+import type { CliContext } from './context.js';
+
+export interface VerbModule<T> {
+  run(ctx: CliContext, options: T): Promise<number>;
+}
+
+export interface Verb<T = unknown> extends VerbSpec {
+  load(): Promise<VerbModule<T>>;
+}
+
+const backendOption = z.optional(z.enum(backendNames));
+const backendFlag = (help: string) => ({ '--backend': { key: 'backend', placeholder: 'NAME', help: `${help} (${backendNames.join(', ')})` } });
+
+export const statusSchema = z.strictObject({});
+export const listSchema = z.strictObject({ backend: backendOption });
+export const blockSchema = z.strictObject({
+  address: networkSchema,
+  ttl: z.optional(durationSchema),
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  backend: backendOption,
+});
+export const unblockSchema = z.strictObject({ address: networkSchema, backend: backendOption });
+export const flushSchema = z.strictObject({ yes: z.optional(z.boolean()), backend: backendOption });
+export const reconcileSchema = z.strictObject({ backend: backendOption });
+export const doctorSchema = z.strictObject({});
+export const simulateSchema = z.strictObject({
+  alert: z.optional(z.string().check(z.minLength(1))),
+  ip: z.optional(z.string().check(z.minLength(1))),
+  command: z._default(z.enum(commandNames as [string, ...string[]]), 'palisade-drop'),
+  timeout: z._default(secondsArgument, 5),
+  extraArgs: z.optional(z.string()),
+});
+
+export type ListOptions = z.infer<typeof listSchema>;
+export type BlockOptions = z.infer<typeof blockSchema>;
+export type UnblockOptions = z.infer<typeof unblockSchema>;
+export type FlushOptions = z.infer<typeof flushSchema>;
+export type ReconcileOptions = z.infer<typeof reconcileSchema>;
+export type SimulateOptions = z.infer<typeof simulateSchema>;
+
+function verb<S extends z.ZodMiniType>(spec: VerbSpec & { schema: S; load(): Promise<VerbModule<z.infer<S>>> }): Verb {
+  return spec as unknown as Verb;
+}
+
+export const verbs: readonly Verb[] = [
+  verb({
+    name: 'status',
+    summary: 'The backend in use and why, the iptables variant, the firewall table, active blocks per backend and family, drop counters, the age of the state.',
+    flags: {},
+    positionals: [],
+    schema: statusSchema,
+    load: () => import('./status.js'),
+  }),
+  verb({
+    name: 'list',
+    summary: 'Active blocks: address, backend, command, since, expires in, the rule id and description of the alert, and whether the firewall holds it.',
+    flags: backendFlag('only this backend'),
+    positionals: [],
+    schema: listSchema,
+    load: () => import('./list.js'),
+  }),
+  verb({
+    name: 'block',
+    summary: 'Block an address or a network by hand, through the same firewall, state and log as palisade-drop.',
+    details: [
+      'The allow-list applies (this host, its gateways and manager, allowlist: in palisade.yml).',
+      'A network inside a wider blocked network is already blocked; a network over narrower blocked ones replaces them.',
+      'Nothing sends a delete for a manual block: it lasts --for, or max_ttl, or until palisade unblock.',
+    ],
+    flags: {
+      '--for': { key: 'ttl', placeholder: 'DURATION', help: 'how long (3600, 30m, 12h, 7d; default and maximum: max_ttl)' },
+      '--reason': { key: 'reason', placeholder: 'TEXT', help: 'why, for palisade list and the log' },
+      ...backendFlag('the firewall to use instead of backend: of palisade.yml'),
+    },
+    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'an IPv4 or IPv6 address, or a network such as 198.51.100.0/24' }],
+    schema: blockSchema,
+    load: () => import('./block.js'),
+  }),
+  verb({
+    name: 'unblock',
+    summary: 'Lift a block, wherever Palisade made it (by hand or from an alert), and forget it.',
+    details: ["If execd still has this block in its timeout list, its later delete finds nothing to do and says so."],
+    flags: backendFlag('when the state has no entry: the firewall to remove it from'),
+    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'the blocked address or network, as palisade list shows it' }],
+    schema: unblockSchema,
+    load: () => import('./unblock.js'),
+  }),
+  verb({
+    name: 'flush',
+    summary: "Remove every firewall block Palisade made, with its tables, chains and sets, and the state's entries.",
+    details: ['Asks for confirmation on a terminal; anywhere else it needs --yes.'],
+    flags: { '--yes': { key: 'yes', short: '-y', help: 'do not ask' }, ...backendFlag('only this backend') },
+    positionals: [],
+    schema: flushSchema,
+    load: () => import('./flush.js'),
+  }),
+  verb({
+    name: 'reconcile',
+    summary: 'Make the firewalls match the state: put back unexpired blocks lost to a firewall reload or a reboot, remove expired ones and any the state does not know.',
+    details: ['palisade-reconcile.service runs this at boot and whenever nftables, firewalld, netfilter-persistent or docker restart or reload.'],
+    flags: backendFlag('only this backend'),
+    positionals: [],
+    schema: reconcileSchema,
+    load: () => import('./reconcile.js'),
+  }),
+  verb({
+    name: 'doctor',
+    summary: 'Check every reason an active response silently does nothing, and say how to fix each.',
+    details: [
+      'Binary owner and mode, links, registration in ossec.conf and ar.conf, the log file, backend tools, iptables',
+      'nft vs legacy, firewalld and Docker, the config, the clock, the state. Exit status 1 when something fails.',
+    ],
+    flags: {},
+    positionals: [],
+    schema: doctorSchema,
+    load: () => import('./doctor.js'),
+  }),
+  verb({
+    name: 'simulate',
+    summary: "Run an alert through an AR command as wazuh-execd does (message, check_keys, continue, delete), showing each step.",
+    details: [
+      'Runs the command link from the install dir with argv[0] active-response/bin/NAME, as execd: it really blocks,',
+      'waits --timeout seconds (the <timeout> of an <active-response> block), then sends the delete.',
+    ],
+    flags: {
+      '--ip': { key: 'ip', placeholder: 'ADDRESS', help: 'an alert from this source address (data.srcip)' },
+      '--alert': { key: 'alert', placeholder: 'FILE', help: 'an alert as JSON (one line of alerts.json), or - for stdin' },
+      '--command': { key: 'command', placeholder: 'NAME', help: 'the AR command to run (default palisade-drop)' },
+      '--timeout': { key: 'timeout', placeholder: 'SECONDS', help: 'seconds before the delete (default 5; 0: a command without timeout, no delete)' },
+      '--extra-args': { key: 'extraArgs', placeholder: 'ARGS', help: 'the <extra_args> of the command, e.g. "--ttl 60"' },
+    },
+    positionals: [],
+    schema: simulateSchema,
+    load: () => import('./simulate.js'),
+  }),
+];
+
+export function findVerb(name: string): Verb | undefined {
+  return verbs.find((candidate) => candidate.name === name);
+}
