@@ -13,8 +13,9 @@
  *
  * Verified against Cloudflare's API reference and its TypeScript SDK (paths, bodies, errors[{code,message}],
  * result_info pagination). Assumed: the list filter on configuration.value is documented for IPv4 addresses and
- * /16, /24 ranges only, so IPv6 rules are found by searching their notes, which end with the address; and an
- * unknown rule id on DELETE answers 404.
+ * /16, /24 ranges only, so IPv6 rules are found by searching their notes, which end with the address (a
+ * foreign IPv6 rule, which lacks that, is not found: a duplicate is then reported present with a warning, its mode
+ * unchecked); and an unknown rule id on DELETE answers 404.
  */
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';

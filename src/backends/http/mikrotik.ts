@@ -38,7 +38,6 @@ const listPath: Record<4 | 6, string> = { 4: '/rest/ip/firewall/address-list', 6
 const maxTimeoutSeconds = 21_474_836;
 
 export function createMikrotikPreset(config: MikrotikConfig, ctx: BackendContext): PresetBackend {
-  ctx.log.addSecret(config.username);
   const password = resolveSecret({ file: config.secret_file, inline: config.secret, fileOption: 'secret_file', inlineOption: 'secret' }, ctx);
   const client = new HttpClient({
     config,
