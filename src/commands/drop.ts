@@ -27,7 +27,7 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
   const open = (ctx: CommandContext, name: BackendName, state: StateStore): Promise<Backend> => {
     const config = ctx.options.reject ? { ...ctx.config, action: 'reject' as const } : ctx.config;
     // Read only when the backend finds its tables gone: the add path never lists the state.
-    return loadBackend(name, { config, log: ctx.log, restorable: () => state.active(name) });
+    return loadBackend(name, { config, configFileMode: ctx.configFileMode, log: ctx.log, restorable: () => state.active(name) });
   };
 
   /** add and refresh differ only in the backend verb and the word in the log. */

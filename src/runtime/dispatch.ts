@@ -7,7 +7,7 @@
  *
  * Exit statuses: 0 done (also: skipped, aborted), 1 a config or firewall error, 255 bad input.
  */
-import { writeSync } from 'node:fs';
+import { statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -24,6 +24,14 @@ function withSbinOnPath(): void {
   const path = (process.env.PATH ?? '').split(':').filter(Boolean);
   for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!path.includes(dir)) path.push(dir);
   process.env.PATH = path.join(':');
+}
+
+function fileMode(path: string): number | undefined {
+  try {
+    return statSync(path).mode & 0o7777;
+  } catch {
+    return undefined;
+  }
 }
 
 function describeError(error: unknown): Record<string, unknown> {
@@ -74,8 +82,9 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   const { message, verb } = input;
 
   let config;
+  const configPath = process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml');
   try {
-    config = await loadConfig(process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml'), join(installDir, 'var/palisade/config.cache.json'));
+    config = await loadConfig(configPath, join(installDir, 'var/palisade/config.cache.json'));
   } catch (error) {
     if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
     throw error;
@@ -90,7 +99,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
 
   const command = await loadCommand();
   const alert = message.parameters.alert ?? {};
-  const ctx: CommandContext = { name, installDir, config, options, message, alert, log, tell };
+  const ctx: CommandContext = { name, installDir, config, configFileMode: fileMode(configPath), options, message, alert, log, tell };
   const targeting = command.target(ctx);
   if (!targeting.ok) return refuse(targeting.wazuhMessage, targeting.detail, exitStatus.invalidInput);
   const { target, keys } = targeting;
