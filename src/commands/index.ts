@@ -1,0 +1,17 @@
+/** Command name (the link's name) → its module, loaded only when that command runs. */
+import type { BackendName } from '../backends/backend.js';
+import type { ArCommand } from './command.js';
+
+type Loader = () => Promise<ArCommand<never>>;
+
+const dropFor = (pinned?: BackendName): Loader => async () => (await import('./drop.js')).dropCommand(pinned) as ArCommand<never>;
+
+export const commands: Record<string, Loader> = {
+  'palisade-drop': dropFor(),
+  'palisade-nftables-drop': dropFor('nftables'),
+  'palisade-ipset-drop': dropFor('ipset'),
+  'palisade-iptables-drop': dropFor('iptables'),
+  'palisade-http-drop': dropFor('http'),
+};
+
+export const commandNames = Object.keys(commands);

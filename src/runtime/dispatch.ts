@@ -1,0 +1,160 @@
+/**
+ * One AR invocation, as Wazuh's own binaries run one (active_responses.c), byte for byte where execd or
+ * Wazuh's decoders can see it:
+ *
+ *   Starting → read one line → echo it → validate → [add: check_keys → read execd's reply → echo it]
+ *   → act → Ended
+ *
+ * Exit statuses: 0 done (also: skipped, aborted), 1 a config or firewall error, 255 bad input.
+ */
+import { writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { ArCommand, CommandContext } from '../commands/command.js';
+import { ConfigError, loadConfig } from './config.js';
+import { findInstallDir } from './install-dir.js';
+import { createLogger, tellOperator, type Logger } from './log.js';
+import { checkKeysLine, parseInput, parseReply, wazuhMessages } from './message.js';
+import { OptionsError, parseCommandOptions } from './options.js';
+import { LineReader } from './stdin.js';
+
+export const exitStatus = { ok: 0, failed: 1, invalidInput: 255 } as const;
+
+/** Firewall tools live in sbin, which a hand-run shell or a minimal service PATH may lack. */
+function withSbinOnPath(): void {
+  const path = (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!path.includes(dir)) path.push(dir);
+  process.env.PATH = path.join(':');
+}
+
+function describeError(error: unknown): Record<string, unknown> {
+  const { name, message } = error as Error;
+  const details = (error as { details?: Record<string, unknown> }).details;
+  return { error: name, reason: message, ...(details ?? {}) };
+}
+
+export async function runArCommand(loadCommand: () => Promise<ArCommand<unknown>>, argv0: string): Promise<number> {
+  const name = basename(argv0);
+  const installDir = findInstallDir();
+  try {
+    process.chdir(installDir);
+  } catch (error) {
+    tellOperator(name, `cannot enter the Wazuh install dir ${installDir}: ${(error as Error).message}`);
+    return exitStatus.failed;
+  }
+  withSbinOnPath();
+  const log = createLogger({ path: join(installDir, 'logs/active-responses.log'), argv0 });
+  try {
+    return await invoke(loadCommand, name, installDir, log);
+  } finally {
+    log.close();
+  }
+}
+
+async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: string, installDir: string, log: Logger): Promise<number> {
+  const tell = (text: string) => tellOperator(name, text);
+  const refuse = (wazuhMessage: string | undefined, detail: string, status: number) => {
+    if (wazuhMessage) log.plain(wazuhMessage);
+    log.error({ event: 'error', reason: detail });
+    tell(`refused: ${detail}`);
+    return status;
+  };
+
+  log.plain(wazuhMessages.starting);
+  const reader = new LineReader();
+  const first = reader.readLine();
+  if (first.kind === 'eof') return refuse(wazuhMessages.cannotRead, 'stdin ended before a message arrived', exitStatus.invalidInput);
+  if (first.kind === 'too-long') return refuse(wazuhMessages.invalidInput, 'the message is longer than 64 KiB', exitStatus.invalidInput);
+  // Wazuh logs the line with its newline, which leaves a blank line after it; the decoders expect that.
+  log.plain(first.terminated ? `${first.text}\n` : first.text);
+  const ignored = reader.discardBuffered();
+  if (ignored > 0) log.warn({ event: 'ignored-input', bytes: ignored }, 'only the first line is the message; the rest was ignored');
+
+  const input = parseInput(first.text);
+  if (!input.ok) return refuse(input.wazuhMessage, input.detail, exitStatus.invalidInput);
+  const { message, verb } = input;
+
+  let config;
+  try {
+    config = await loadConfig(process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml'));
+  } catch (error) {
+    if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
+    throw error;
+  }
+  let options;
+  try {
+    options = parseCommandOptions(message.parameters.extra_args);
+  } catch (error) {
+    if (error instanceof OptionsError) return refuse(undefined, `<extra_args>: ${error.message}`, exitStatus.failed);
+    throw error;
+  }
+
+  const command = await loadCommand();
+  const alert = message.parameters.alert ?? {};
+  const ctx: CommandContext = { name, installDir, config, options, message, alert, log, tell };
+  const targeting = command.target(ctx);
+  if (!targeting.ok) return refuse(targeting.wazuhMessage, targeting.detail, exitStatus.invalidInput);
+  const { target, keys } = targeting;
+
+  try {
+    if (verb === 'add') {
+      const skip = await command.skipReason?.(ctx, target);
+      if (skip) {
+        log.info({ event: 'skipped-allowlisted', keys, reason: skip });
+        tell(`skipped: ${skip}`);
+        log.plain(wazuhMessages.ended);
+        return exitStatus.ok;
+      }
+      if (command.stateful) {
+        const decision = handshake(name, keys, reader, log, tell);
+        if (decision === 'invalid') return exitStatus.invalidInput;
+        if (decision === 'abort') {
+          await command.refresh?.(ctx, target);
+          log.plain(wazuhMessages.aborted);
+          return exitStatus.ok;
+        }
+      }
+      await command.add(ctx, target);
+    } else {
+      await command.delete(ctx, target);
+    }
+  } catch (error) {
+    const described = describeError(error);
+    if (error instanceof Error && error.name === 'LockError') log.plain(wazuhMessages.lockFailed);
+    log.error({ event: 'error', keys, ...described });
+    tell(`failed: ${String(described.reason)}`);
+    return exitStatus.failed;
+  }
+  log.plain(wazuhMessages.ended);
+  return exitStatus.ok;
+}
+
+/**
+ * check_keys, then execd's one-line verdict. execd never closes our stdin before answering, so end of
+ * input here means a person piped the message in by hand: they mean "do it", so it counts as continue.
+ */
+function handshake(name: string, keys: string[], reader: LineReader, log: Logger, tell: (text: string) => void): 'continue' | 'abort' | 'invalid' {
+  const line = checkKeysLine(name, keys);
+  log.plain(line);
+  try {
+    writeSync(1, `${line}\n`);
+  } catch {
+    // stdout closed: nobody will answer; the read below sees end of input.
+  }
+  const reply = reader.readLine();
+  if (reply.kind === 'eof') {
+    log.info({ event: 'manual-run', keys }, "stdin closed before execd's reply: a manual run, acting as on continue");
+    tell('no reply from execd (run by hand): acting as on continue');
+    return 'continue';
+  }
+  if (reply.kind === 'too-long') {
+    log.plain(wazuhMessages.invalidInput);
+    return 'invalid';
+  }
+  log.plain(reply.terminated ? `${reply.text}\n` : reply.text);
+  const verdict = parseReply(reply.text);
+  if (!verdict.ok) {
+    log.plain(verdict.wazuhMessage);
+    return 'invalid';
+  }
+  return verdict.decision;
+}

@@ -1,0 +1,65 @@
+/**
+ * Per-command options from Wazuh's <extra_args> (execd passes them as parameters.extra_args, split on
+ * spaces). A typo in ossec.conf must never become a silent no-op or an unexpected block, so an unknown
+ * or malformed flag refuses the run, naming the flag.
+ */
+import { z } from 'zod';
+import { backendNames } from '../backends/backend.js';
+import { durationSchema, fieldPathSchema } from './config.js';
+
+export const commandOptionsSchema = z.strictObject({
+  sourceFields: z.array(fieldPathSchema).optional(),
+  backend: z.enum(backendNames).optional(),
+  ttl: durationSchema.optional(),
+  reject: z.boolean().optional(),
+});
+
+export type CommandOptions = z.infer<typeof commandOptionsSchema>;
+
+type FlagSpec = { key: keyof CommandOptions; takesValue: boolean; repeatable?: boolean };
+
+const flags: Record<string, FlagSpec> = {
+  '--source-field': { key: 'sourceFields', takesValue: true, repeatable: true },
+  '--backend': { key: 'backend', takesValue: true },
+  '--ttl': { key: 'ttl', takesValue: true },
+  '--reject': { key: 'reject', takesValue: false },
+};
+
+export class OptionsError extends Error {
+  override name = 'OptionsError';
+}
+
+export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): CommandOptions {
+  const raw: Record<string, unknown> = {};
+  const args = extraArgs ?? [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (typeof arg !== 'string') throw new OptionsError(`extra_args[${i}] is not a string`);
+    const [name, inlineValue] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const spec = flags[name];
+    if (!spec) {
+      throw new OptionsError(`unknown option "${arg.slice(0, 64)}" in extra_args (known: ${Object.keys(flags).join(', ')})`);
+    }
+    let value: unknown = true;
+    if (spec.takesValue) {
+      value = inlineValue ?? args[++i];
+      if (typeof value !== 'string' || value.startsWith('--')) throw new OptionsError(`option ${name} needs a value`);
+    } else if (inlineValue !== undefined) {
+      throw new OptionsError(`option ${name} takes no value`);
+    }
+    if (spec.repeatable) {
+      raw[spec.key] = [...((raw[spec.key] as unknown[] | undefined) ?? []), value];
+    } else if (spec.key in raw) {
+      throw new OptionsError(`option ${name} given twice`);
+    } else {
+      raw[spec.key] = value;
+    }
+  }
+  const parsed = commandOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag = Object.entries(flags).find(([, spec]) => spec.key === issue?.path[0])?.[0] ?? 'extra_args';
+    throw new OptionsError(`option ${flag}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
