@@ -6,11 +6,14 @@ SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 PACKAGES := dist/palisade_$(VERSION)_amd64.deb dist/palisade-$(VERSION)-1.x86_64.rpm
 
-.PHONY: all setup build typecheck test demo package bench clean
+.PHONY: all setup system-deps build typecheck test demo package bench clean
 
 all: build
 
-setup: node_modules/.installed
+setup: node_modules/.installed system-deps
+
+system-deps:
+	scripts/install-system-deps.sh
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,11 +37,14 @@ bench: dist/palisade
 typecheck: node_modules/.installed
 	tsc -p .
 
-test: build typecheck
+test: system-deps build typecheck
 	vitest run
 
-demo: build
-	node scripts/demo.ts
+demo: system-deps build
+	esbuild scripts/demo.ts --bundle --platform=node --format=esm --target=node24 --log-level=warning \
+	  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+	  --outfile=.build/demo.mjs
+	node .build/demo.mjs
 
 clean:
 	rm -rf dist .build .test-root

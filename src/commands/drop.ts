@@ -3,14 +3,14 @@
  * timer, max_ttl, if that delete never comes). Keys on the normalised address, as Wazuh's firewall-drop.
  * The backend-pinned names (palisade-nftables-drop, ...) are the same command on one firewall.
  */
-import type { Backend, BackendName, Block } from '../backends/backend.js';
+import { backendNames, type Backend, type BackendName, type Block } from '../backends/backend.js';
 import { detectBackend } from '../backends/detect.js';
 import { loadBackend } from '../backends/registry.js';
 import { blockText, parseAddress, widenTo } from '../runtime/address.js';
 import { buildAllowlist, findAllowed } from '../runtime/allowlist.js';
 import { formatDuration } from '../runtime/duration.js';
 import { defaultSourceFields, findSourceValue, wazuhMessages } from '../runtime/message.js';
-import { StateStore, statePaths, withEntry, withoutEntry, withoutExpired, type StateEntry } from '../runtime/state.js';
+import { nowSeconds, StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
 
 export interface DropTarget {
@@ -49,21 +49,15 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
   const chooseBackend = (ctx: CommandContext): BackendName => pinned ?? ctx.options.backend ?? (ctx.config.backend === 'auto' ? detectBackend() : ctx.config.backend);
   const ttlOf = (ctx: CommandContext) => Math.min(ctx.options.ttl ?? ctx.config.max_ttl, ctx.config.max_ttl);
 
-  const store = (ctx: CommandContext) => {
-    const paths = statePaths(ctx.installDir);
-    return new StateStore(paths.file, paths.lock, (detail, movedTo) =>
-      ctx.log.warn({ event: 'state-corrupt', detail, moved_to: movedTo }, 'the state file was unreadable; it was set aside and a new one started'),
+  const store = (ctx: CommandContext) =>
+    new StateStore(stateDir(ctx.installDir), (file, detail) =>
+      ctx.log.warn({ event: 'state-corrupt', file, detail }, 'a state entry was unreadable and was set aside'),
     );
-  };
 
-  const open = async (ctx: CommandContext, name: BackendName, state: { entries: StateEntry[] }): Promise<Backend> => {
+  const open = (ctx: CommandContext, name: BackendName, state: StateStore): Promise<Backend> => {
     const config = ctx.options.reject ? { ...ctx.config, action: 'reject' as const } : ctx.config;
-    const now = Math.floor(Date.now() / 1000);
-    return loadBackend(name, {
-      config,
-      log: ctx.log,
-      restorable: () => state.entries.filter((entry) => entry.backend === name && entry.expiresAt > now),
-    });
+    // Read only when the backend finds its tables gone: the add path never lists the state.
+    return loadBackend(name, { config, log: ctx.log, restorable: () => state.active(name) });
   };
 
   /** add and refresh differ only in the backend verb and the word in the log. */
@@ -71,25 +65,27 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     const backendName = chooseBackend(ctx);
     const ttl = ttlOf(ctx);
     const address = blockText(target.block);
-    const outcome = await store(ctx).update(ctx.config.lock_timeout, async (current) => {
-      const state = withoutExpired(current);
+    const state = store(ctx);
+    const outcome = await state.locked(ctx.config.lock_timeout, async () => {
       const backend = await open(ctx, backendName, state);
       const result = verb === 'add' ? await backend.add(target.block, ttl) : await backend.refresh(target.block, ttl);
-      const now = Math.floor(Date.now() / 1000);
-      const previous = state.entries.find((entry) => entry.backend === backendName && entry.address === address);
-      const reason = previous?.reason ?? ruleOf(ctx.alert);
-      const entry: StateEntry = {
+      const now = nowSeconds();
+      const previous = state.get({ backend: backendName, address });
+      const current = previous && previous.expiresAt > now ? previous : undefined;
+      const reason = current?.reason ?? ruleOf(ctx.alert);
+      const backendData = result.backendData ?? current?.backendData;
+      state.put({
         address,
         family: target.block.family,
         prefix: target.block.prefix,
         backend: backendName,
         command: ctx.name,
-        since: previous?.since ?? now,
+        since: current?.since ?? now,
         expiresAt: now + ttl,
         ...(reason ? { reason } : {}),
-        ...(result.backendData ?? previous?.backendData ? { backendData: result.backendData ?? previous?.backendData } : {}),
-      };
-      return { state: withEntry(state, entry), result };
+        ...(backendData ? { backendData } : {}),
+      });
+      return result;
     });
     const event = verb === 'add' ? 'blocked' : 'refreshed';
     ctx.log.info({
@@ -119,17 +115,18 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
     async delete(ctx, target) {
       const address = blockText(target.block);
-      let backendName: BackendName | undefined;
-      const outcome = await store(ctx).update(ctx.config.lock_timeout, async (current) => {
+      const state = store(ctx);
+      let backendName: BackendName = chooseBackend(ctx);
+      const outcome = await state.locked(ctx.config.lock_timeout, async () => {
         // Undo it where it was made, even if the configured backend has changed since.
-        const made = current.entries.filter((entry) => entry.address === address);
-        const preferred = pinned ?? ctx.options.backend;
-        const entry = made.find((e) => e.backend === preferred) ?? made[0];
-        backendName = entry?.backend ?? chooseBackend(ctx);
-        const state = withoutExpired(current);
+        const made = [backendName, ...backendNames.filter((name) => name !== backendName)]
+          .map((backend) => state.get({ backend, address }))
+          .find((entry) => entry !== undefined);
+        if (made) backendName = made.backend;
         const backend = await open(ctx, backendName, state);
-        const result = await backend.delete(entry ? { ...target.block, expiresAt: entry.expiresAt, backendData: entry.backendData } : target.block);
-        return { state: withoutEntry(state, { backend: backendName, address }), result };
+        const result = await backend.delete(made ? { ...target.block, expiresAt: made.expiresAt, backendData: made.backendData } : target.block);
+        state.remove({ backend: backendName, address });
+        return result;
       });
       ctx.log.info({ event: 'unblocked', address, backend: backendName, result: outcome.result, restored: outcome.restored });
       ctx.tell(`unblocked ${address} on ${backendName}${outcome.result === 'absent' ? ' (it was not blocked)' : ''}`);

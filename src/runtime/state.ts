@@ -1,12 +1,14 @@
 /**
- * What Palisade has blocked, so that a delete can undo exactly it, a firewall reload can be repaired, and
- * the operator can list it. One JSON file, replaced atomically (temp file + rename) and only under the
- * state lock, so concurrent invocations never lose an entry and a crash never leaves half a file.
+ * What Palisade has blocked, so that a delete undoes exactly it, a firewall reload can be repaired and the
+ * operator can list it. One small JSON file per block in var/palisade/blocks/, each replaced atomically
+ * (temp file + rename) and changed only under the state lock: an alert costs one file write whether 10 or
+ * 50,000 addresses are blocked, concurrent invocations never lose an entry, and a crash never leaves half
+ * an entry behind.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { backendNames } from '../backends/backend.js';
+import { backendNames, type BackendName } from '../backends/backend.js';
 import { acquireLock } from './lock.js';
 
 export const stateEntrySchema = z.object({
@@ -16,116 +18,120 @@ export const stateEntrySchema = z.object({
   backend: z.enum(backendNames),
   /** The AR command that made it (palisade-drop, palisade-nftables-drop, the CLI ...). */
   command: z.string(),
+  /** Epoch seconds. */
   since: z.number(),
   expiresAt: z.number(),
   reason: z.object({ ruleId: z.string().optional(), description: z.string().optional() }).optional(),
   backendData: z.record(z.string(), z.string()).optional(),
 });
 
-export const stateFileSchema = z.object({
-  version: z.literal(1),
-  entries: z.array(stateEntrySchema),
-});
-
 export type StateEntry = z.infer<typeof stateEntrySchema>;
-export type StateFile = z.infer<typeof stateFileSchema>;
+export type EntryKey = Pick<StateEntry, 'backend' | 'address'>;
 
-export const statePaths = (installDir: string) => ({
-  file: `${installDir}/var/palisade/state.json`,
-  lock: `${installDir}/var/palisade/state.lock`,
-});
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-export function entryKey(entry: Pick<StateEntry, 'backend' | 'address'>): string {
-  return `${entry.backend} ${entry.address}`;
+export function stateDir(installDir: string): string {
+  return join(installDir, 'var', 'palisade');
 }
 
-const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** "nftables-198.51.100.0_24.json": the address is validated, only "/" needs replacing. */
+function fileName(key: EntryKey): string {
+  return `${key.backend}-${key.address.replace('/', '_')}.json`;
+}
 
 export class StateStore {
-  constructor(
-    readonly file: string,
-    readonly lockFile: string,
-    private readonly onCorrupt: (detail: string, movedTo: string) => void = () => {},
-  ) {}
+  readonly blocksDir: string;
+  readonly lockFile: string;
 
-  /** Reads without the lock: a consistent snapshot thanks to rename, maybe a moment old. */
-  read(): StateFile {
-    let text: string;
+  constructor(
+    dir: string,
+    private readonly onCorrupt: (file: string, detail: string) => void = () => {},
+  ) {
+    this.blocksDir = join(dir, 'blocks');
+    this.lockFile = join(dir, 'state.lock');
+  }
+
+  get(key: EntryKey): StateEntry | undefined {
+    return this.readFile(fileName(key));
+  }
+
+  /** Every entry, expired ones included; optionally one backend's. Reads the whole directory: not for the add path. */
+  all(backend?: BackendName): StateEntry[] {
+    let names: string[];
     try {
-      text = readFileSync(this.file, 'utf8');
+      names = readdirSync(this.blocksDir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, entries: [] };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    let raw: unknown;
+    return names
+      .filter((name) => name.endsWith('.json') && (backend === undefined || name.startsWith(`${backend}-`)))
+      .flatMap((name) => this.readFile(name) ?? []);
+  }
+
+  /** Unexpired entries of a backend: what its firewall must hold. */
+  active(backend?: BackendName, now = nowSeconds()): StateEntry[] {
+    return this.all(backend).filter((entry) => entry.expiresAt > now);
+  }
+
+  put(entry: StateEntry): void {
+    mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
+    const target = join(this.blocksDir, fileName(entry));
+    const temp = `${target}.${process.pid}.tmp`;
+    const fd = openSync(temp, 'w', 0o640);
     try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      return this.setAsideCorrupt(`not JSON: ${(error as Error).message}`);
+      writeSync(fd, `${JSON.stringify(entry)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    const parsed = stateFileSchema.safeParse(raw);
-    if (!parsed.success) return this.setAsideCorrupt(parsed.error.issues[0]?.message ?? 'invalid');
-    return parsed.data;
+    renameSync(temp, target);
   }
 
-  /** Unexpired entries of one backend: what it must hold. */
-  active(backend?: StateEntry['backend']): StateEntry[] {
-    const now = nowSeconds();
-    return this.read().entries.filter((entry) => entry.expiresAt > now && (backend === undefined || entry.backend === backend));
-  }
-
-  /**
-   * Runs `change` under the lock with the current state; what it returns is written back atomically.
-   * The lock is held across the firewall change too, so the kernel and the file agree at every release.
-   */
-  async update<T>(lockTimeoutSeconds: number, change: (state: StateFile) => Promise<{ state: StateFile; result: T }>): Promise<T> {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o750 });
-    const lock = await acquireLock(this.lockFile, lockTimeoutSeconds);
+  remove(key: EntryKey): boolean {
     try {
-      const { state, result } = await change(this.read());
-      this.write(state);
-      return result;
+      unlinkSync(join(this.blocksDir, fileName(key)));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  /** Runs `change` holding the lock, so that the firewall and these files agree whenever it is free. */
+  async locked<T>(timeoutSeconds: number, change: () => Promise<T>): Promise<T> {
+    mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
+    const lock = await acquireLock(this.lockFile, timeoutSeconds);
+    try {
+      return await change();
     } finally {
       await lock.release();
     }
   }
 
-  private write(state: StateFile): void {
-    const temp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w', 0o640);
+  private readFile(name: string): StateEntry | undefined {
+    const path = join(this.blocksDir, name);
+    let text: string;
     try {
-      writeSync(fd, `${JSON.stringify(state, null, 1)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
     }
-    renameSync(temp, this.file);
-  }
-
-  private setAsideCorrupt(detail: string): StateFile {
-    const movedTo = `${this.file}.corrupt-${Date.now()}`;
+    let parsed: ReturnType<typeof stateEntrySchema.safeParse>;
     try {
-      renameSync(this.file, movedTo);
+      parsed = stateEntrySchema.safeParse(JSON.parse(text));
+    } catch (error) {
+      parsed = { success: false, error: error as z.ZodError } as never;
+    }
+    if (parsed.success) return parsed.data;
+    // A damaged entry must not stop every later block: set it aside where the operator can see it.
+    try {
+      renameSync(path, `${path}.corrupt`);
     } catch {
-      // Another invocation moved it first.
+      // Another invocation set it aside first.
     }
-    this.onCorrupt(detail, movedTo);
-    return { version: 1, entries: [] };
+    this.onCorrupt(`${path}.corrupt`, (parsed.error as Error).message.split('\n')[0] ?? 'invalid');
+    return undefined;
   }
-}
-
-/** Put or replace one entry, keyed by backend and address. */
-export function withEntry(state: StateFile, entry: StateEntry): StateFile {
-  const key = entryKey(entry);
-  return { ...state, entries: [...state.entries.filter((e) => entryKey(e) !== key), entry] };
-}
-
-export function withoutEntry(state: StateFile, key: Pick<StateEntry, 'backend' | 'address'>): StateFile {
-  const wanted = entryKey(key);
-  return { ...state, entries: state.entries.filter((e) => entryKey(e) !== wanted) };
-}
-
-/** Expired entries go: the kernel timer has removed them already. */
-export function withoutExpired(state: StateFile, now = nowSeconds()): StateFile {
-  return { ...state, entries: state.entries.filter((entry) => entry.expiresAt > now) };
 }

@@ -1,0 +1,174 @@
+/**
+ * Issue 9: the alerts administrators really have and the way they really test. The firewall here is the
+ * dry-run backend; test/drop-kernel.test.ts does the same against real kernels.
+ */
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Execd } from './harness/execd.js';
+import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
+
+let install: Install;
+let execd: Execd;
+beforeEach(() => {
+  install = createInstall({ config: 'backend: dry-run\n' });
+  execd = new Execd(install);
+});
+afterEach(() => install.remove());
+
+const addresses = () => install.stateEntries().map((entry) => entry.address);
+
+describe("the guide's manual echo test", () => {
+  it('blocks on add and unblocks on delete, saying so on stderr and in the log', async () => {
+    const path = install.commandPath('palisade-drop');
+    const add = await execa('sh', ['-c', `echo '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"10.0.0.1"}}}}' | ${path}`], { reject: false });
+    expect(add.exitCode).toBe(0);
+    expect(add.stderr).toContain('blocked 10.0.0.1 on dry-run');
+    expect(addresses()).toEqual(['10.0.0.1']);
+    expect(install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
+
+    const del = await execa('sh', ['-c', `echo '{"version":1,"command":"delete","parameters":{"alert":{"data":{"srcip":"10.0.0.1"}}}}' | ${path}`], { reject: false });
+    expect(del.exitCode).toBe(0);
+    expect(del.stderr).toContain('unblocked 10.0.0.1');
+    expect(addresses()).toEqual([]);
+    for (const line of install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
+  });
+
+  it('says on stderr why an allow-listed address was left alone', async () => {
+    const run = await execd.pipeIn('palisade-drop', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"127.0.0.1"}}}}\n');
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/skipped: 127\.0\.0\.1 is allow-listed: loopback/);
+  });
+
+  it('takes only the first line of a multi-line paste', async () => {
+    const first = '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"198.51.100.5"}}}}';
+    const second = '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"198.51.100.6"}}}}';
+    const run = await execd.pipeIn('palisade-drop', `${first}\n${second}\n\n`);
+    expect(run.exitCode).toBe(0);
+    expect(addresses()).toEqual(['198.51.100.5']);
+    expect(install.logRecords()[0]).toMatchObject({ event: 'ignored-input' });
+  });
+});
+
+describe('where the address is', () => {
+  const suricata = {
+    timestamp: '2026-11-26T09:00:00.000+0000',
+    rule: { level: 12, description: 'Suricata: Alert - ET SCAN Potential SSH Scan', id: '86601', groups: ['ids', 'suricata'] },
+    decoder: { name: 'json' },
+    data: { timestamp: '2026-11-26T09:00:00.000000+0000', event_type: 'alert', src_ip: '198.51.100.23', src_port: '51234', dest_ip: '192.0.2.1', dest_port: '22', proto: 'TCP', alert: { action: 'allowed', signature_id: '2001219', signature: 'ET SCAN Potential SSH Scan', severity: '2' } },
+    location: '/var/log/suricata/eve.json',
+  };
+
+  it('refuses a Suricata alert by default: its address is not where firewall-drop looks', async () => {
+    const run = await execd.add('palisade-drop', suricata);
+    expect(run.exitCode).toBe(255);
+    expect(run.keysLine).toBeUndefined();
+    expect(install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
+    expect(String(install.logRecords().at(-1)!.reason)).toContain('--source-field');
+    expect(addresses()).toEqual([]);
+  });
+
+  it('blocks data.src_ip with <extra_args>--source-field data.src_ip</extra_args>', async () => {
+    const run = await execd.add('palisade-drop', suricata, { extraArgs: ['--source-field', 'data.src_ip'] });
+    expect(run.keys).toEqual(['198.51.100.23']);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', field: 'data.src_ip' });
+    await execd.expire(run.rkey);
+    expect(addresses()).toEqual([]);
+  });
+
+  it('blocks data.src_ip with source_fields: in the config', async () => {
+    install.writeConfig('backend: dry-run\nsource_fields: [data.src_ip, data.srcip]\n');
+    expect((await execd.add('palisade-drop', suricata)).keys).toEqual(['198.51.100.23']);
+    expect((await execd.add('palisade-drop', { data: { srcip: '198.51.100.24' } })).keys).toEqual(['198.51.100.24']);
+  });
+
+  it('names the field when its value is not an address', async () => {
+    for (const [value, reason] of [[['198.51.100.1'], 'array'], [{ ip: '198.51.100.1' }, 'object'], ['X.X.X.X', 'not an IP address'], ['198.51.100.1:443', 'not an IP address']] as const) {
+      const run = await execd.add('palisade-drop', { data: { src_ip: value } }, { extraArgs: ['--source-field', 'data.src_ip'] });
+      expect(run.exitCode).toBe(255);
+      expect(String(install.logRecords().at(-1)!.reason)).toBe(`data.src_ip is ${reason.startsWith('not') ? reason : `not a string (${reason})`}`);
+    }
+    expect(addresses()).toEqual([]);
+  });
+
+  it('blocks a Windows logon failure (4625) by its ipAddress', async () => {
+    const alert = {
+      rule: { level: 5, description: 'Logon failure - Unknown user or bad password.', id: '60122', groups: ['windows', 'windows_security', 'authentication_failed'] },
+      data: { win: { system: { eventID: '4625', providerName: 'Microsoft-Windows-Security-Auditing' }, eventdata: { targetUserName: 'Administrator', logonType: '3', ipAddress: '198.51.100.44', ipPort: '49822', workstationName: 'KALI' } } },
+    };
+    expect((await execd.add('palisade-drop', alert)).keys).toEqual(['198.51.100.44']);
+  });
+});
+
+describe('options through <extra_args>', () => {
+  const alert = { data: { srcip: '198.51.100.7' } };
+
+  it('--ttl sets the block length, capped by max_ttl', async () => {
+    install.writeConfig('backend: dry-run\nmax_ttl: 1h\n');
+    await execd.add('palisade-drop', alert, { extraArgs: ['--ttl', '10m'] });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 600 });
+    await execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--ttl', '30d'] });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 3600 });
+  });
+
+  it.each([
+    [['--tll', '10m'], 'unknown option "--tll"'],
+    [['--ttl'], 'option --ttl needs a value'],
+    [['--ttl', 'forever'], 'option --ttl: "forever" is not a duration'],
+    [['--backend', 'pf'], 'option --backend'],
+    [['--reject=yes'], 'option --reject takes no value'],
+    [['--source-field', '../etc/passwd'], 'option --source-field'],
+    [['-arg1', '--arg2', 'arg3', ';', 'cat', '/etc/passwd'], 'unknown option "-arg1"'],
+  ])('refuses %j, naming the flag, and changes nothing', async (extraArgs, reason) => {
+    const run = await execd.add('palisade-drop', alert, { extraArgs });
+    expect(run.exitCode).toBe(1);
+    expect(run.keysLine).toBeUndefined();
+    expect(String(install.logRecords().at(-1)!.reason)).toContain(reason);
+    expect(addresses()).toEqual([]);
+  });
+});
+
+describe('alerts as Wazuh really writes them', () => {
+  it('rule.id as a number or a string', async () => {
+    await execd.add('palisade-drop', { rule: { id: 5712, level: 10 }, data: { srcip: '198.51.100.1' } });
+    await execd.add('palisade-drop', { rule: { id: '5712', level: 10 }, data: { srcip: '198.51.100.2' } });
+    expect(install.stateEntries().map((entry) => entry.reason)).toEqual([{ ruleId: '5712' }, { ruleId: '5712' }]);
+  });
+
+  it('an alert with no data object is refused in Wazuh\'s words', async () => {
+    const run = await execd.add('palisade-drop', { rule: { id: '5712' }, full_log: 'x' });
+    expect(run.exitCode).toBe(255);
+    expect(install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
+  });
+
+  it('a full_log of several KB holding JSON, unicode and \\r\\n in fields, odd group whitespace', async () => {
+    const inner = JSON.stringify({ message: 'ünïcödé ☃ "quoted"', nested: { a: [1, 2, 3] }, pad: 'y'.repeat(6000) });
+    const alert = {
+      rule: { id: '100200', description: 'Custom: naïve ☃ rule\r\nsecond line', groups: [' web ', 'attack\t', ''] },
+      full_log: `${inner}\r\n${inner}`,
+      data: { srcip: '198.51.100.77', url: '/ünï?q=%0d%0a' },
+    };
+    const run = await execd.add('palisade-drop', alert);
+    expect(run.keys).toEqual(['198.51.100.77']);
+    expect(install.stateEntries()[0]).toMatchObject({ reason: { ruleId: '100200', description: 'Custom: naïve ☃ rule\r\nsecond line' } });
+    // \r\n inside a JSON string stays escaped: the log keeps one record per line.
+    for (const line of install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
+  });
+
+  it('origin.name null or empty (API-launched)', async () => {
+    for (const origin of [{ name: null, module: 'API' }, { name: '', module: 'API' }]) {
+      const line = JSON.stringify({ version: 1, origin, command: 'add', parameters: { extra_args: [], alert: { data: { srcip: '198.51.100.90' } } } });
+      const run = await execd.addLine('palisade-drop', line, 0);
+      expect(run.exitCode).toBe(0);
+    }
+    expect(addresses()).toEqual(['198.51.100.90']);
+  });
+
+  it('a 5.x message (enable/disable) blocks and unblocks', async () => {
+    const message = (command: string) => JSON.stringify({ version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command, parameters: { extra_args: [], alert: { data: { srcip: '198.51.100.91' } } } });
+    expect((await execd.addLine('palisade-drop', message('enable'))).exitCode).toBe(0);
+    expect(addresses()).toEqual(['198.51.100.91']);
+    expect((await execd.deleteLine('palisade-drop', message('disable'))).exitCode).toBe(0);
+    expect(addresses()).toEqual([]);
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * A throwaway Wazuh agent install dir holding dist/palisade and its links, laid out as the packages lay
+ * it out: <root>/active-response/bin/palisade-drop, <root>/logs/active-responses.log, <root>/etc/.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { testRoot, repoRoot } from './bundle.js';
+
+export const distBinary = join(repoRoot, 'dist/palisade');
+export const wazuhLogLine = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d active-response\/bin\/\S+: /;
+
+export interface Install {
+  /** The install dir, what /var/ossec is on an agent. */
+  readonly root: string;
+  readonly logFile: string;
+  /** var/palisade/blocks: one JSON file per block. */
+  readonly blocksDir: string;
+  /** The path of one command's link. */
+  commandPath(name: string): string;
+  writeConfig(yaml: string): void;
+  writeOssecConf(xml: string): void;
+  /** Every line of active-responses.log, blank lines included. */
+  logLines(): string[];
+  /** The JSON records of the log, parsed. */
+  logRecords(): Array<Record<string, unknown>>;
+  stateEntries(): Array<Record<string, unknown>>;
+  remove(): void;
+}
+
+export function createInstall(options: { config?: string; commands?: readonly string[] } = {}): Install {
+  if (!existsSync(distBinary)) throw new Error(`${distBinary} is missing: run make build first (make test does)`);
+  const root = join(testRoot, `install-${randomBytes(4).toString('hex')}`, 'var', 'ossec');
+  const bin = join(root, 'active-response', 'bin');
+  for (const dir of [bin, join(root, 'logs'), join(root, 'etc'), join(root, 'var', 'palisade')]) mkdirSync(dir, { recursive: true });
+  linkSync(distBinary, join(bin, 'palisade'));
+  const names = options.commands ?? ['palisade-drop', 'palisade-nftables-drop', 'palisade-ipset-drop', 'palisade-iptables-drop', 'palisade-http-drop'];
+  for (const name of names) linkSync(distBinary, join(bin, name));
+  const logFile = join(root, 'logs', 'active-responses.log');
+  const blocksDir = join(root, 'var', 'palisade', 'blocks');
+  const install: Install = {
+    root,
+    logFile,
+    blocksDir,
+    commandPath: (name) => join(bin, name),
+    writeConfig: (yaml) => writeFileSync(join(root, 'etc', 'palisade.yml'), yaml, { mode: 0o640 }),
+    writeOssecConf: (xml) => writeFileSync(join(root, 'etc', 'ossec.conf'), xml),
+    logLines: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(0, -1) : []),
+    logRecords: () =>
+      install
+        .logLines()
+        .map((line) => line.replace(wazuhLogLine, ''))
+        .filter((rest) => rest.startsWith('{"level"'))
+        .map((rest) => JSON.parse(rest) as Record<string, unknown>),
+    stateEntries: () =>
+      (existsSync(blocksDir) ? readdirSync(blocksDir).filter((name) => name.endsWith('.json')).sort() : []).map(
+        (name) => JSON.parse(readFileSync(join(blocksDir, name), 'utf8')) as Record<string, unknown>,
+      ),
+    remove: () => rmSync(join(root, '..', '..'), { recursive: true, force: true }),
+  };
+  if (options.config !== undefined) install.writeConfig(options.config);
+  return install;
+}
