@@ -5,7 +5,7 @@
  * `wazuh` group (or deliberately none), as a host with wazuh-agent has.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -28,6 +28,8 @@ export interface PackageRoot {
   rpm(args: readonly string[], prefix?: readonly string[]): Promise<RunResult>;
   /** Copies a host binary and the libraries it loads to the same paths inside the root. */
   addBinary(path: string): void;
+  /** Only the libraries a binary loads, for one that runs inside the root from its installed copy. */
+  addLibrariesOf(path: string): void;
   remove(): void;
 }
 
@@ -74,17 +76,18 @@ export function createPackageRoot(options: { wazuhGroup?: boolean; tools?: reado
   const copyIn = (path: string) => {
     if (copied.has(path)) return;
     copied.add(path);
-    // Through the root's own /bin → usr/bin links, so every path the host uses resolves in the root too.
-    const target = join(realpathSync(join(root, dirname(path))), path.split('/').pop()!);
-    mkdirSync(dirname(target), { recursive: true });
-    copyFileSync(path, target);
+    // Through the root's own relative /lib → usr/lib links, so every path the host uses resolves in the root too.
+    mkdirSync(join(root, dirname(path)), { recursive: true });
+    copyFileSync(path, join(root, path));
+  };
+  const addLibrariesOf = (path: string) => {
+    for (const library of librariesOf(path)) copyIn(library);
   };
   const addBinary = (path: string) => {
     copyIn(path);
-    for (const library of librariesOf(path)) copyIn(library);
+    addLibrariesOf(path);
   };
   for (const tool of [...scriptTools, ...(options.tools ?? [])]) addBinary(which(tool));
-  // /bin/sh is dash on Debian; the copy above put dash and sh side by side.
 
   const run = async (argv: readonly string[], prefix: readonly string[] = []): Promise<RunResult> => {
     const [file, ...args] = [...prefix, ...argv];
@@ -100,6 +103,7 @@ export function createPackageRoot(options: { wazuhGroup?: boolean; tools?: reado
     // Debian's rpm keeps its database in ~/.rpmdb by default; the root keeps its own.
     rpm: (args, prefix) => run(['rpm', '--root', root, '--dbpath', '/var/lib/rpm', '--nodeps', ...args], prefix),
     addBinary,
+    addLibrariesOf,
     remove: () => rmSync(root, { recursive: true, force: true }),
   };
 }
