@@ -6,7 +6,7 @@ SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 PACKAGES := dist/palisade_$(VERSION)_amd64.deb dist/palisade-$(VERSION)-1.x86_64.rpm
 
-.PHONY: all setup system-deps build typecheck test demo package bench clean
+.PHONY: all setup system-deps build typecheck test demo bench-kernel package bench clean
 
 all: build
 
@@ -40,11 +40,18 @@ typecheck: node_modules/.installed
 test: system-deps build typecheck
 	vitest run
 
-demo: system-deps build
-	esbuild scripts/demo.ts --bundle --platform=node --format=esm --target=node24 --log-level=warning \
+# Scripts that use the test harness run as one bundled ESM file under the pinned node.
+BUNDLE_SCRIPT = esbuild $(1) --bundle --platform=node --format=esm --target=node24 --log-level=warning \
 	  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-	  --outfile=.build/demo.mjs
+	  --outfile=$(2)
+
+demo: system-deps build
+	$(call BUNDLE_SCRIPT,scripts/demo.ts,.build/demo.mjs)
 	node .build/demo.mjs
+
+bench-kernel: system-deps build
+	$(call BUNDLE_SCRIPT,bench/kernel-scale.ts,.build/kernel-scale.mjs)
+	node .build/kernel-scale.mjs
 
 clean:
 	rm -rf dist .build .test-root

@@ -110,19 +110,24 @@ function describeType(value: unknown): string {
 }
 
 /** Ranges that are never a remote attacker: blocking them would cut the host off itself. */
-export const specialRanges: ReadonlyArray<{ range: Block; name: string }> = [
-  ['0.0.0.0/8', 'unspecified'],
-  ['127.0.0.0/8', 'loopback'],
-  ['169.254.0.0/16', 'link-local'],
-  ['224.0.0.0/4', 'multicast'],
-  ['255.255.255.255/32', 'broadcast'],
-  ['::/128', 'unspecified'],
-  ['::1/128', 'loopback'],
-  ['fe80::/10', 'link-local'],
-  ['ff00::/8', 'multicast'],
-].map(([text, name]) => {
-  const parsed = parseAddress(text, { allowNetwork: true });
-  if (!parsed.ok) throw new Error(`bad built-in range ${text}`);
-  return { range: parsed.block, name: name as string };
-});
+let special: ReadonlyArray<{ range: Block; name: string }> | undefined;
 
+/** Built on first use: nothing is computed at import time, which every alert pays. */
+export function specialRanges(): ReadonlyArray<{ range: Block; name: string }> {
+  special ??= [
+    ['0.0.0.0/8', 'unspecified'],
+    ['127.0.0.0/8', 'loopback'],
+    ['169.254.0.0/16', 'link-local'],
+    ['224.0.0.0/4', 'multicast'],
+    ['255.255.255.255/32', 'broadcast'],
+    ['::/128', 'unspecified'],
+    ['::1/128', 'loopback'],
+    ['fe80::/10', 'link-local'],
+    ['ff00::/8', 'multicast'],
+  ].map(([text, name]) => {
+    const parsed = parseAddress(text, { allowNetwork: true });
+    if (!parsed.ok) throw new Error(`bad built-in range ${text}`);
+    return { range: parsed.block, name: name as string };
+  });
+  return special;
+}

@@ -92,7 +92,7 @@ export async function buildAllowlist(config: Config, installDir: string): Promis
   }
   const managers = [...managerAddressesFromOssecConf(ossecConf), ...config.manager_addresses];
   return [
-    ...specialRanges.map(({ range, name }) => ({ range, why: name })),
+    ...specialRanges().map(({ range, name }) => ({ range, why: name })),
     ...interfaceAddresses(),
     ...gatewayAddresses(),
     ...(await resolveManagers(managers, 1500)),

@@ -1,82 +1,89 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import * as z from 'zod/mini';
 import { backendNames } from '../backends/backend.js';
 import { httpConfigSchema } from '../backends/http/config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 
 /** Seconds, written as 3600 or "1h", "7d". */
-export const durationSchema = z
-  .union([z.number().int().positive(), z.string()])
-  .transform((value, ctx) => {
+export const durationSchema = z.pipe(
+  z.union([z.int().check(z.positive()), z.string()]),
+  z.transform((value: number | string, ctx) => {
     const seconds = typeof value === 'number' ? value : parseDuration(value);
     if (seconds === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use seconds or 30m, 12h, 7d)` });
+      ctx.issues.push({ code: 'custom', message: `"${value}" is not a duration (use seconds or 30m, 12h, 7d)`, input: value });
       return z.NEVER;
     }
     return seconds;
-  });
+  }),
+);
 
-export const networkSchema = z.string().transform((value, ctx) => {
-  const parsed = parseAddress(value, { allowNetwork: true });
-  if (!parsed.ok) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not an address or network: ${parsed.reason}` });
-    return z.NEVER;
-  }
-  return parsed.block;
-});
+export const networkSchema = z.pipe(
+  z.string(),
+  z.transform((value: string, ctx) => {
+    const parsed = parseAddress(value, { allowNetwork: true });
+    if (!parsed.ok) {
+      ctx.issues.push({ code: 'custom', message: `"${value}" is not an address or network: ${parsed.reason}`, input: value });
+      return z.NEVER;
+    }
+    return parsed.block;
+  }),
+);
 
 /** A dotted path into the alert, as Wazuh's decoders name fields: data.srcip, data.win.eventdata.ipAddress. */
-export const fieldPathSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$/, 'must be a dotted field path such as data.src_ip');
+export const fieldPathSchema = z.string().check(
+  z.regex(/^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$/, 'must be a dotted field path such as data.src_ip'),
+);
+
+const name = (pattern: RegExp) => z.string().check(z.regex(pattern, `must match ${pattern.source}`));
+const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
 const nftablesSchema = z.strictObject({
-  table: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/).default('palisade'),
+  table: z._default(name(/^[a-z][a-z0-9_]{0,30}$/), 'palisade'),
   /** Below the usual filter priority (0), so a block applies before any accept of the host's own rules. */
-  priority: z.number().int().min(-400).max(400).default(-10),
-  hooks: z.array(z.enum(['input', 'forward'])).min(1).default(['input', 'forward']),
+  priority: z._default(intBetween(-400, 400), -10),
+  hooks: z._default(z.array(z.enum(['input', 'forward'])).check(z.minLength(1)), ['input', 'forward']),
 });
 
 const ipsetSchema = z.strictObject({
-  name_prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,20}$/).default('palisade'),
-  maxelem: z.number().int().min(1024).max(1 << 26).default(1_048_576),
-  chains: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).min(1).default(['INPUT', 'FORWARD']),
+  name_prefix: z._default(name(/^[A-Za-z][A-Za-z0-9_-]{0,20}$/), 'palisade'),
+  maxelem: z._default(intBetween(1024, 1 << 26), 1_048_576),
+  chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
 });
 
 const iptablesSchema = z.strictObject({
-  chain: z.string().regex(/^[A-Z][A-Z0-9_-]{0,28}$/).default('PALISADE'),
-  parent_chains: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).min(1).default(['INPUT', 'FORWARD']),
+  chain: z._default(name(/^[A-Z][A-Z0-9_-]{0,28}$/), 'PALISADE'),
+  parent_chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
   /** Also jump from DOCKER-USER when it exists: published container ports bypass INPUT. */
-  docker_user: z.boolean().default(true),
+  docker_user: z._default(z.boolean(), true),
   /** Which iptables holds the host's rules; auto picks the one with rules, nft when neither has any. */
-  variant: z.enum(['auto', 'nft', 'legacy']).default('auto'),
+  variant: z._default(z.enum(['auto', 'nft', 'legacy']), 'auto'),
 });
 
 export const configSchema = z.strictObject({
-  backend: z.enum(['auto', ...backendNames]).default('auto'),
+  backend: z._default(z.enum(['auto', ...backendNames]), 'auto'),
   /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
-  action: z.enum(['drop', 'reject']).default('drop'),
+  action: z._default(z.enum(['drop', 'reject']), 'drop'),
   /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */
-  max_ttl: durationSchema.default(604_800),
+  max_ttl: z._default(durationSchema, 604_800),
   /** Networks never blocked, on top of loopback, link-local, multicast, this host and its manager. */
-  allowlist: z.array(networkSchema).default([]),
+  allowlist: z._default(z.array(networkSchema), []),
   /** Also never block RFC 1918, CGNAT and unique-local addresses. */
-  allowlist_private: z.boolean().default(false),
+  allowlist_private: z._default(z.boolean(), false),
   /** Block an IPv6 attacker's whole /N (64 is typical: one host often owns a /64). 128 blocks the address only. */
-  ipv6_prefix: z.number().int().min(16).max(128).default(128),
+  ipv6_prefix: z._default(intBetween(16, 128), 128),
   /** Where to find the attacker's address, in order. Default: Wazuh 4.14's get_srcip_from_json. */
-  source_fields: z.array(fieldPathSchema).min(1).optional(),
+  source_fields: z.optional(z.array(fieldPathSchema).check(z.minLength(1))),
   /** Extra manager addresses to protect, beyond those read from the agent's ossec.conf. */
-  manager_addresses: z.array(z.string().min(1).max(253)).default([]),
+  manager_addresses: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(253))), []),
   /** How long to wait for the state lock before giving up with an error. */
-  lock_timeout: durationSchema.default(30),
+  lock_timeout: z._default(durationSchema, 30),
   /** Bound on every external command (nft, ipset, iptables, ip, usermod ...). */
-  command_timeout: durationSchema.default(10),
-  nftables: nftablesSchema.default(nftablesSchema.parse({})),
-  ipset: ipsetSchema.default(ipsetSchema.parse({})),
-  iptables: iptablesSchema.default(iptablesSchema.parse({})),
-  http: httpConfigSchema.optional(),
+  command_timeout: z._default(durationSchema, 10),
+  nftables: z._default(nftablesSchema, () => nftablesSchema.parse({})),
+  ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
+  iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
+  http: z.optional(httpConfigSchema),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -94,9 +101,23 @@ export function defaultConfig(): Config {
 /**
  * Read and validate the YAML config. A missing file means defaults; anything wrong is one ConfigError
  * naming the file, the key and the fix, so that the log line alone is enough to repair it.
+ *
+ * Loading the YAML parser costs every alert about 10 ms, so the parsed document is kept in cacheFile
+ * (private: the config may hold secrets) and reused while the file's inode, size, mtime and ctime are
+ * unchanged. It is validated again on every run either way.
  */
-export async function loadConfig(path: string): Promise<Config> {
-  if (!existsSync(path)) return defaultConfig();
+export async function loadConfig(path: string, cacheFile?: string): Promise<Config> {
+  let stamp: string;
+  try {
+    const stat = statSync(path);
+    stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return defaultConfig();
+    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  const cached = cacheFile ? readCache(cacheFile, path, stamp) : undefined;
+  if (cached !== undefined) return parseConfig(cached, path);
+
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -111,7 +132,27 @@ export async function loadConfig(path: string): Promise<Config> {
     const message = (error as Error).message.split('\n')[0];
     throw new ConfigError(`${path} is not valid YAML: ${message}`);
   }
+  if (cacheFile) writeCache(cacheFile, { path, stamp, raw });
   return parseConfig(raw, path);
+}
+
+function readCache(cacheFile: string, path: string, stamp: string): unknown {
+  try {
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; stamp?: unknown; raw?: unknown };
+    return cache.path === path && cache.stamp === stamp ? cache.raw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(cacheFile: string, cache: { path: string; stamp: string; raw: unknown }): void {
+  const temp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(cache), { mode: 0o600 });
+    renameSync(temp, cacheFile);
+  } catch {
+    // A read-only state dir only costs the cache.
+  }
 }
 
 export function parseConfig(raw: unknown, origin: string): Config {
@@ -121,7 +162,7 @@ export function parseConfig(raw: unknown, origin: string): Config {
 }
 
 /** "nftables.priority: expected number, received string; backend: ..." */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .map((issue) => {
       const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';

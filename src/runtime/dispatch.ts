@@ -75,7 +75,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
 
   let config;
   try {
-    config = await loadConfig(process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml'));
+    config = await loadConfig(process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml'), join(installDir, 'var/palisade/config.cache.json'));
   } catch (error) {
     if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
     throw error;

@@ -6,20 +6,20 @@
  * Wazuh's own library requires `origin` to be an object; a person testing by hand rarely writes one, and it
  * carries nothing we use, so it is optional (issue 9).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
-export const arMessageSchema = z.object({
+export const arMessageSchema = z.looseObject({
   version: z.number(),
-  origin: z.union([jsonObject, z.null()]).optional(),
+  origin: z.optional(z.union([jsonObject, z.null()])),
   command: z.string(),
-  parameters: z.object({
-    extra_args: z.array(z.unknown()).optional(),
-    alert: z.union([jsonObject, z.null()]).optional(),
-    program: z.string().optional(),
-  }).loose(),
-}).loose();
+  parameters: z.looseObject({
+    extra_args: z.optional(z.array(z.unknown())),
+    alert: z.optional(z.union([jsonObject, z.null()])),
+    program: z.optional(z.string()),
+  }),
+});
 
 export type ArMessage = z.infer<typeof arMessageSchema>;
 export type Verb = 'add' | 'delete';

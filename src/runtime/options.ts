@@ -3,15 +3,15 @@
  * spaces). A typo in ossec.conf must never become a silent no-op or an unexpected block, so an unknown
  * or malformed flag refuses the run, naming the flag.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { backendNames } from '../backends/backend.js';
 import { durationSchema, fieldPathSchema } from './config.js';
 
 export const commandOptionsSchema = z.strictObject({
-  sourceFields: z.array(fieldPathSchema).optional(),
-  backend: z.enum(backendNames).optional(),
-  ttl: durationSchema.optional(),
-  reject: z.boolean().optional(),
+  sourceFields: z.optional(z.array(fieldPathSchema)),
+  backend: z.optional(z.enum(backendNames)),
+  ttl: z.optional(durationSchema),
+  reject: z.optional(z.boolean()),
 });
 
 export type CommandOptions = z.infer<typeof commandOptionsSchema>;

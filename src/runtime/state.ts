@@ -7,22 +7,22 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { backendNames, type BackendName } from '../backends/backend.js';
 import { acquireLock } from './lock.js';
 
 export const stateEntrySchema = z.object({
   address: z.string(),
   family: z.union([z.literal(4), z.literal(6)]),
-  prefix: z.number().int(),
+  prefix: z.int(),
   backend: z.enum(backendNames),
   /** The AR command that made it (palisade-drop, palisade-nftables-drop, the CLI ...). */
   command: z.string(),
   /** Epoch seconds. */
   since: z.number(),
   expiresAt: z.number(),
-  reason: z.object({ ruleId: z.string().optional(), description: z.string().optional() }).optional(),
-  backendData: z.record(z.string(), z.string()).optional(),
+  reason: z.optional(z.object({ ruleId: z.optional(z.string()), description: z.optional(z.string()) })),
+  backendData: z.optional(z.record(z.string(), z.string())),
 });
 
 export type StateEntry = z.infer<typeof stateEntrySchema>;
@@ -41,14 +41,12 @@ function fileName(key: EntryKey): string {
 
 export class StateStore {
   readonly blocksDir: string;
-  readonly lockFile: string;
 
   constructor(
-    dir: string,
+    readonly dir: string,
     private readonly onCorrupt: (file: string, detail: string) => void = () => {},
   ) {
     this.blocksDir = join(dir, 'blocks');
-    this.lockFile = join(dir, 'state.lock');
   }
 
   get(key: EntryKey): StateEntry | undefined {
@@ -101,7 +99,7 @@ export class StateStore {
   /** Runs `change` holding the lock, so that the firewall and these files agree whenever it is free. */
   async locked<T>(timeoutSeconds: number, change: () => Promise<T>): Promise<T> {
     mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
-    const lock = await acquireLock(this.lockFile, timeoutSeconds);
+    const lock = await acquireLock(this.dir, timeoutSeconds);
     try {
       return await change();
     } finally {
@@ -122,7 +120,7 @@ export class StateStore {
     try {
       parsed = stateEntrySchema.safeParse(JSON.parse(text));
     } catch (error) {
-      parsed = { success: false, error: error as z.ZodError } as never;
+      parsed = { success: false, error: error as z.core.$ZodError } as never;
     }
     if (parsed.success) return parsed.data;
     // A damaged entry must not stop every later block: set it aside where the operator can see it.

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** The `http:` section of etc/palisade.yml. Filled in by the HTTP backend. */
 export const httpConfigSchema = z.strictObject({

@@ -1,0 +1,65 @@
+/** Runtime pieces whose failure modes are hard to reach through a whole invocation. */
+import { spawn } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireLock, lockAddress, LockError } from '../src/runtime/lock.js';
+import { Execd } from './harness/execd.js';
+import { nodeBin } from './harness/bundle.js';
+import { createInstall, type Install } from './harness/install.js';
+
+describe('the state lock', () => {
+  const identity = `/test/lock/${process.pid}/${Math.random()}`;
+
+  it('excludes a second holder until released, then lets it in', async () => {
+    const held = await acquireLock(identity, 1);
+    const started = Date.now();
+    await expect(acquireLock(identity, 0.3)).rejects.toBeInstanceOf(LockError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    await held.release();
+    await (await acquireLock(identity, 1)).release();
+  });
+
+  it('cannot go stale: a holder killed with SIGKILL frees it at once', async () => {
+    const holder = spawn(nodeBin, ['-e', `require('net').createServer().listen(${JSON.stringify(lockAddress(identity))}, () => console.log('held'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => holder.stdout!.once('data', resolve));
+    await expect(acquireLock(identity, 0.2)).rejects.toThrow(/still held after 0.2 s/);
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    const lock = await acquireLock(identity, 1);
+    await lock.release();
+  });
+
+  it('folds long install paths into a valid abstract socket name', () => {
+    expect(Buffer.byteLength(lockAddress(`/${'x'.repeat(300)}`))).toBeLessThanOrEqual(107);
+    expect(lockAddress(`/${'x'.repeat(300)}a`)).not.toBe(lockAddress(`/${'x'.repeat(300)}b`));
+  });
+});
+
+describe('the config', () => {
+  let install: Install;
+  beforeEach(() => {
+    install = createInstall();
+  });
+  afterEach(() => install.remove());
+
+  it('applies an edit at the very next alert, though the parsed file is cached', async () => {
+    const execd = new Execd(install);
+    install.writeConfig('backend: dry-run\nmax_ttl: 1h\n');
+    await execd.add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+    install.writeConfig('backend: dry-run\nmax_ttl: 2h\n');
+    await execd.add('palisade-drop', { data: { srcip: '198.51.100.2' } });
+    install.writeConfig('backend: dry-run\nmax_ttl: [oops\n');
+    const broken = await execd.add('palisade-drop', { data: { srcip: '198.51.100.3' } });
+    expect(install.logRecords().filter((r) => r.event === 'blocked').map((r) => r.ttl)).toEqual([3600, 7200]);
+    expect(broken.exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/palisade\.yml is not valid YAML/);
+  });
+
+  it('a wrong type is named with the key', async () => {
+    install.writeConfig('backend: dry-run\nnftables:\n  priority: high\nallowlist: [10.0.0.0/33]\n');
+    const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+    expect(run.exitCode).toBe(1);
+    const reason = String(install.logRecords().at(-1)!.reason);
+    expect(reason).toContain('nftables.priority:');
+    expect(reason).toContain('allowlist.0: "10.0.0.0/33" is not an address or network');
+  });
+});
