@@ -220,7 +220,7 @@ describe('the .rpm', () => {
   });
 
   it('installs the binary and a hard link per AR command, root:wazuh 0750, with its config and state dir', async () => {
-    const installed = await pkg.rpm(['-i', rpmFile]);
+    const installed = await pkg.rpm(['-i', '--nodeps', rpmFile]);
     expect(installed.exitCode, installed.stderr).toBe(0);
     expectInstalledLayout(pkg);
     const configFiles = await pkg.rpm(['-q', '--configfiles', 'palisade']);
@@ -235,7 +235,7 @@ describe('the .rpm', () => {
   it('keeps the edited config and every live block across an upgrade', async () => {
     const blocked = await addLiveBlocks(lab);
     expect(await reachable(lab, blocked)).toEqual([false, false, false]);
-    const upgraded = await pkg.rpm(['-U', '--replacepkgs', rpmFile], lab.inNs(lab.protectedNs, []));
+    const upgraded = await pkg.rpm(['-U', '--nodeps', '--replacepkgs', rpmFile], lab.inNs(lab.protectedNs, []));
     expect(upgraded.exitCode, upgraded.stderr).toBe(0);
     expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml'), 'utf8')).toMatch(/\nbackend: dry-run\n$/);
     expect(await reachable(lab, blocked)).toEqual([false, false, false]);
@@ -243,7 +243,7 @@ describe('the .rpm', () => {
   });
 
   it('takes every table, chain, rule and set of ours out of the kernel on removal, and the state with them', async () => {
-    const removed = await pkg.rpm(['-e', 'palisade'], lab.inNs(lab.protectedNs, []));
+    const removed = await pkg.rpm(['-e', '--nodeps', 'palisade'], lab.inNs(lab.protectedNs, []));
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(await reachable(lab, lab.attacker4)).toEqual([true, true, true]);
     expect(await firewallLeftovers(lab)).toEqual([]);
@@ -270,7 +270,7 @@ describe('on a host without the wazuh group', () => {
   });
 
   it('the .rpm refuses the same way', async () => {
-    const refused = await pkg.rpm(['-i', rpmFile]);
+    const refused = await pkg.rpm(['-i', '--nodeps', rpmFile]);
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain("palisade: the 'wazuh' group does not exist on this host.");
     expect(existsSync(pkg.at(`${binDir}/palisade`))).toBe(false);

@@ -50,7 +50,10 @@ palisade_remove_firewall() {
   fi
   for family in iptables ip6tables; do
     command -v "$family-save" >/dev/null 2>&1 || continue
-    rules=$("$family-save" -t filter 2>/dev/null) || continue
+    if ! rules=$("$family-save" -t filter 2>/dev/null); then
+      echo "palisade: $family-save failed: remove any PALISADE chain and palisade set rules from $family by hand" >&2
+      continue
+    fi
     # Jumps to our chains and rules matching our sets become deletions; our chains are flushed and removed.
     undo=$(printf '%s\n' "$rules" | grep -E -e '^-A .*(-j PALISADE[^ ]*|--match-set palisade[^ ]*)( |$)' | sed 's/^-A /-D /')
     chains=$(printf '%s\n' "$rules" | sed -n 's/^:\(PALISADE[^ ]*\) .*/\1/p')

@@ -5,7 +5,7 @@
  * `wazuh` group (or deliberately none), as a host with wazuh-agent has.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -23,7 +23,7 @@ export interface PackageRoot {
   readonly wazuhGid: number | undefined;
   /** The path inside the root of a path of the installed system: at('/var/ossec/etc') → <root>/var/ossec/etc. */
   at(path: string): string;
-  /** dpkg --root; `prefix` runs it through another command (ip netns exec NS). */
+  /** dpkg --root (with --force-depends: no wazuh-agent here); `prefix` runs it through another command (ip netns exec NS). */
   dpkg(args: readonly string[], prefix?: readonly string[]): Promise<RunResult>;
   rpm(args: readonly string[], prefix?: readonly string[]): Promise<RunResult>;
   /** Copies a host binary and the libraries it loads to the same paths inside the root. */
@@ -87,7 +87,14 @@ export function createPackageRoot(options: { wazuhGroup?: boolean; tools?: reado
     copyIn(path);
     addLibrariesOf(path);
   };
-  for (const tool of [...scriptTools, ...(options.tools ?? [])]) addBinary(which(tool));
+  const tools = [...scriptTools, ...(options.tools ?? [])];
+  for (const tool of tools) addBinary(which(tool));
+  // iptables loads its matches and targets (-j, -m set) from plug-ins at run time.
+  if (tools.some((tool) => tool.includes('iptables'))) {
+    const plugins = ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib64/xtables', '/usr/lib/xtables'].find((dir) => existsSync(dir));
+    if (!plugins) throw new Error('the iptables plug-in directory (xtables) is missing on this host');
+    for (const plugin of readdirSync(plugins)) addBinary(join(plugins, plugin));
+  }
 
   const run = async (argv: readonly string[], prefix: readonly string[] = []): Promise<RunResult> => {
     const [file, ...args] = [...prefix, ...argv];
@@ -101,7 +108,7 @@ export function createPackageRoot(options: { wazuhGroup?: boolean; tools?: reado
     at,
     dpkg: (args, prefix) => run(['dpkg', `--root=${root}`, '--force-depends', ...args], prefix),
     // Debian's rpm keeps its database in ~/.rpmdb by default; the root keeps its own.
-    rpm: (args, prefix) => run(['rpm', '--root', root, '--dbpath', '/var/lib/rpm', '--nodeps', ...args], prefix),
+    rpm: (args, prefix) => run(['rpm', '--root', root, '--dbpath', '/var/lib/rpm', ...args], prefix),
     addBinary,
     addLibrariesOf,
     remove: () => rmSync(root, { recursive: true, force: true }),
