@@ -4,6 +4,8 @@
 # stripped *before* injection (stripping an injected binary destroys the payload).
 #
 #   scripts/build-sea.sh [ENTRY OUTPUT]      default: bin/palisade.ts dist/palisade
+#   SEA_SNAPSHOT=1 scripts/build-sea.sh ...   a startup snapshot instead of the code cache (bench only: the
+#                                            entry must call v8.startupSnapshot.setDeserializeMainFunction)
 #
 # bench/ builds its bare reference binary through this same script, so both pay the same runtime.
 set -euo pipefail
@@ -24,12 +26,13 @@ node_modules/.bin/esbuild "$entry" --bundle --platform=node --target=node24 --fo
   --define:PALISADE_VERSION=\""$version"\" --outfile=".build/$name.cjs"
 
 # A startup snapshot was measured and did not pay (bench/RESULTS.md); the code cache does.
+if [ "${SEA_SNAPSHOT:-}" = 1 ]; then startup='"useSnapshot": true'; else startup='"useCodeCache": true'; fi
 cat > ".build/$name.sea-config.json" <<JSON
 {
   "main": ".build/$name.cjs",
   "output": ".build/$name.blob",
   "disableExperimentalSEAWarning": true,
-  "useCodeCache": true,
+  $startup,
   "execArgvExtension": "none"
 }
 JSON
