@@ -17,7 +17,7 @@ import { repoRoot, testRoot } from './harness/bundle.js';
 import { Execd } from './harness/execd.js';
 import { distBinary, openInstall, wazuhLogLine, type Install } from './harness/install.js';
 import { createLab, type Lab } from './harness/netns.js';
-import { createPackageRoot, firewallTools, type PackageRoot } from './harness/package-root.js';
+import { createPackageRoot, firewallTools, type PackageRoot, type RunResult } from './harness/package-root.js';
 
 const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 const debFile = join(repoRoot, `dist/palisade_${version}_amd64.deb`);
@@ -148,12 +148,57 @@ async function firewallLeftovers(lab: Lab): Promise<string[]> {
   return [...nft.split('\n'), ...iptables.split('\n'), ...sets.split('\n')].filter((line) => /palisade/i.test(line));
 }
 
-describe('the .deb', () => {
+/** What differs between the two formats; everything else is the same test. */
+interface PackageFormat {
+  name: string;
+  install(pkg: PackageRoot): Promise<RunResult>;
+  /** The same package again over itself: an upgrade as far as the maintainer scripts can tell. */
+  upgrade(pkg: PackageRoot, prefix: string[]): Promise<RunResult>;
+  remove(pkg: PackageRoot, prefix: string[]): Promise<RunResult>;
+  /** The package manager's own list of the package's configuration files. */
+  configFiles(pkg: PackageRoot): Promise<string[]>;
+  /** After removal, the edited config is kept (dpkg -r) or saved (rpm -e); then it is dealt with. */
+  afterRemoval(pkg: PackageRoot, prefix: string[]): Promise<void>;
+}
+
+const editedConfig = /\nbackend: dry-run\n$/;
+
+const formats: PackageFormat[] = [
+  {
+    name: '.deb',
+    install: (pkg) => pkg.dpkg(['-i', debFile]),
+    upgrade: (pkg, prefix) => pkg.dpkg(['-i', debFile], prefix),
+    remove: (pkg, prefix) => pkg.dpkg(['-r', 'palisade'], prefix),
+    configFiles: async (pkg) => (await pkg.dpkg(['--status', 'palisade'])).stdout.match(/^ (\/\S+) [0-9a-f]{32}$/gm)?.map((line) => line.trim().split(' ')[0]!) ?? [],
+    async afterRemoval(pkg, prefix) {
+      // dpkg -r keeps a conffile; purge takes it.
+      expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml'), 'utf8')).toMatch(editedConfig);
+      const purged = await pkg.dpkg(['-P', 'palisade'], prefix);
+      expect(purged.exitCode, purged.stderr).toBe(0);
+      expect(existsSync(pkg.at('/var/ossec/etc/palisade.yml'))).toBe(false);
+    },
+  },
+  {
+    name: '.rpm',
+    install: (pkg) => pkg.rpm(['-i', '--nodeps', rpmFile]),
+    upgrade: (pkg, prefix) => pkg.rpm(['-U', '--nodeps', '--replacepkgs', rpmFile], prefix),
+    remove: (pkg, prefix) => pkg.rpm(['-e', '--nodeps', 'palisade'], prefix),
+    configFiles: async (pkg) => (await pkg.rpm(['-q', '--configfiles', 'palisade'])).stdout.split('\n').filter(Boolean),
+    async afterRemoval(pkg) {
+      // An edited %config(noreplace) file is saved, not lost.
+      expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml.rpmsave'), 'utf8')).toMatch(editedConfig);
+    },
+  },
+];
+
+describe.each(formats)('the $name', (format) => {
   let pkg: PackageRoot;
   let lab: Lab;
+  let inLab: string[];
   beforeAll(async () => {
     pkg = createPackageRoot({ tools: firewallTools });
     lab = await createLab();
+    inLab = lab.inNs(lab.protectedNs, []);
   });
   afterAll(async () => {
     await lab?.destroy();
@@ -161,12 +206,10 @@ describe('the .deb', () => {
   });
 
   it('installs the binary and a hard link per AR command, root:wazuh 0750, with its config and state dir', async () => {
-    const installed = await pkg.dpkg(['-i', debFile]);
+    const installed = await format.install(pkg);
     expect(installed.exitCode, installed.stderr).toBe(0);
     expectInstalledLayout(pkg);
-    const status = await pkg.dpkg(['-s', 'palisade']);
-    expect(status.stdout).toContain(`Version: ${version}`);
-    expect(status.stdout).toContain('/var/ossec/etc/palisade.yml');
+    expect(await format.configFiles(pkg)).toEqual(['/var/ossec/etc/palisade.yml']);
   });
 
   it('runs from its installed path, with no node on PATH, and writes lines the Wazuh rules match', async () => {
@@ -183,74 +226,21 @@ describe('the .deb', () => {
   it('keeps the edited config and every live block across an upgrade', async () => {
     const blocked = await addLiveBlocks(lab);
     expect(await reachable(lab, blocked)).toEqual([false, false, false]);
-    const upgraded = await pkg.dpkg(['-i', debFile], lab.inNs(lab.protectedNs, []));
+    const upgraded = await format.upgrade(pkg, inLab);
     expect(upgraded.exitCode, upgraded.stderr).toBe(0);
-    expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml'), 'utf8')).toMatch(/\nbackend: dry-run\n$/);
-    expect(existsSync(pkg.at('/var/ossec/etc/palisade.yml.dpkg-new'))).toBe(false);
+    expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml'), 'utf8')).toMatch(editedConfig);
     expect(await reachable(lab, blocked)).toEqual([false, false, false]);
     expectInstalledLayout(pkg);
   });
 
   it('takes every table, chain, rule and set of ours out of the kernel on removal, and the state with them', async () => {
-    const blocked = [...lab.attacker4];
-    const removed = await pkg.dpkg(['-r', 'palisade'], lab.inNs(lab.protectedNs, []));
-    expect(removed.exitCode, removed.stderr).toBe(0);
-    expect(await reachable(lab, blocked)).toEqual([true, true, true]);
-    expect(await firewallLeftovers(lab)).toEqual([]);
-    expect(existsSync(pkg.at(`${binDir}/palisade`))).toBe(false);
-    expect(existsSync(pkg.at('/var/ossec/var/palisade'))).toBe(false);
-    // dpkg -r keeps a conffile; purge takes it.
-    expect(existsSync(pkg.at('/var/ossec/etc/palisade.yml'))).toBe(true);
-    const purged = await pkg.dpkg(['-P', 'palisade'], lab.inNs(lab.protectedNs, []));
-    expect(purged.exitCode, purged.stderr).toBe(0);
-    expect(existsSync(pkg.at('/var/ossec/etc/palisade.yml'))).toBe(false);
-  });
-});
-
-describe('the .rpm', () => {
-  let pkg: PackageRoot;
-  let lab: Lab;
-  beforeAll(async () => {
-    pkg = createPackageRoot({ tools: firewallTools });
-    lab = await createLab();
-  });
-  afterAll(async () => {
-    await lab?.destroy();
-    pkg?.remove();
-  });
-
-  it('installs the binary and a hard link per AR command, root:wazuh 0750, with its config and state dir', async () => {
-    const installed = await pkg.rpm(['-i', '--nodeps', rpmFile]);
-    expect(installed.exitCode, installed.stderr).toBe(0);
-    expectInstalledLayout(pkg);
-    const configFiles = await pkg.rpm(['-q', '--configfiles', 'palisade']);
-    expect(configFiles.stdout.trim()).toBe('/var/ossec/etc/palisade.yml');
-  });
-
-  it('runs from its installed path, with no node on PATH, and writes lines the Wazuh rules match', async () => {
-    appendFileSync(pkg.at('/var/ossec/etc/palisade.yml'), '\nbackend: dry-run\n');
-    await expectInstalledBinaryWorks(openInstall(pkg.ossec));
-  });
-
-  it('keeps the edited config and every live block across an upgrade', async () => {
-    const blocked = await addLiveBlocks(lab);
-    expect(await reachable(lab, blocked)).toEqual([false, false, false]);
-    const upgraded = await pkg.rpm(['-U', '--nodeps', '--replacepkgs', rpmFile], lab.inNs(lab.protectedNs, []));
-    expect(upgraded.exitCode, upgraded.stderr).toBe(0);
-    expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml'), 'utf8')).toMatch(/\nbackend: dry-run\n$/);
-    expect(await reachable(lab, blocked)).toEqual([false, false, false]);
-    expectInstalledLayout(pkg);
-  });
-
-  it('takes every table, chain, rule and set of ours out of the kernel on removal, and the state with them', async () => {
-    const removed = await pkg.rpm(['-e', '--nodeps', 'palisade'], lab.inNs(lab.protectedNs, []));
+    const removed = await format.remove(pkg, inLab);
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(await reachable(lab, lab.attacker4)).toEqual([true, true, true]);
     expect(await firewallLeftovers(lab)).toEqual([]);
     expect(existsSync(pkg.at(`${binDir}/palisade`))).toBe(false);
     expect(existsSync(pkg.at('/var/ossec/var/palisade'))).toBe(false);
-    // An edited %config(noreplace) file is saved, not lost.
-    expect(readFileSync(pkg.at('/var/ossec/etc/palisade.yml.rpmsave'), 'utf8')).toMatch(/\nbackend: dry-run\n$/);
+    await format.afterRemoval(pkg, inLab);
   });
 });
 
