@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: dist/palisade
 
-dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh package.json
+dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh scripts/bundle.mjs package.json
 	scripts/build-sea.sh
 
 # Both packages come from one run: they share the staged tree.

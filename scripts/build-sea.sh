@@ -21,9 +21,7 @@ mkdir -p .build "$(dirname "$output")"
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
 [ -n "$version" ] || { echo "build-sea: cannot read the version from package.json" >&2; exit 1; }
 
-node_modules/.bin/esbuild "$entry" --bundle --platform=node --target=node24 --format=cjs \
-  --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning \
-  --define:PALISADE_VERSION=\""$version"\" --outfile=".build/$name.cjs"
+"$node_bin" scripts/bundle.mjs "$entry" ".build/$name.cjs" "$version"
 
 # A startup snapshot was measured and did not pay (bench/RESULTS.md); the code cache does.
 if [ "${SEA_SNAPSHOT:-}" = 1 ]; then startup='"useSnapshot": true'; else startup='"useCodeCache": true'; fi

@@ -291,9 +291,9 @@ describe('what the packages ship for Wazuh and the operator', () => {
     for (const args of extraArgs) expect(() => parseCommandOptions(args.split(' ')), args).not.toThrow();
   });
 
-  it('ships an etc/palisade.yml that is all defaults and names every setting', () => {
+  it('ships an etc/palisade.yml that is all defaults and names every setting', async () => {
     const text = readFileSync(join(repoRoot, 'packaging/palisade.yml'), 'utf8');
-    expect(parseConfig(parseYaml(text) ?? {}, 'packaging/palisade.yml')).toEqual(defaultConfig());
+    expect(await parseConfig(parseYaml(text) ?? {}, 'packaging/palisade.yml')).toEqual(defaultConfig());
     for (const key of Object.keys(configSchema.shape)) expect(text, key).toMatch(new RegExp(`^#${key}:`, 'm'));
   });
 });

@@ -24,7 +24,7 @@ interface RunnerArgs {
 const [name, verb, json = '{}'] = process.argv.slice(2);
 const args = JSON.parse(json) as RunnerArgs;
 if (!backendNames.includes(name as never)) throw new Error(`unknown backend ${name}`);
-const config = parseConfig(args.config ?? {}, 'runner');
+const config = await parseConfig(args.config ?? {}, 'runner');
 const log = createLogger({ path: process.env.RUNNER_LOG, argv0: `palisade-${name}-runner` });
 const backend = await loadBackend(name as (typeof backendNames)[number], {
   config,
