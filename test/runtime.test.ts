@@ -62,4 +62,11 @@ describe('the config', () => {
     expect(reason).toContain('nftables.priority:');
     expect(reason).toContain('allowlist.0: "10.0.0.0/33" is not an address or network');
   });
+
+  it('an http: section is checked by the HTTP schema even when another backend is in use', async () => {
+    install.writeConfig('backend: dry-run\nhttp:\n  preset: generic\n  url: http://fw.example/api\n  token_file: /nonexistent\n');
+    const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+    expect(run.exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/http\.url: /);
+  });
 });

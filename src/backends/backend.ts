@@ -51,6 +51,12 @@ export interface BackendContext {
    * finds its own tables or sets missing, to put back what a firewall reload or a reboot took away.
    */
   restorable(): ActiveBlock[];
+  /**
+   * Permission bits of the config file the config came from (stat mode & 0o7777), undefined when unknown or
+   * when there was no file. A backend accepts a secret written in the config only when this says the file is
+   * private; unknown counts as not private.
+   */
+  configFileMode?: number | undefined;
 }
 
 /**

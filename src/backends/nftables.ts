@@ -300,6 +300,11 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       replaced = true;
     }
     if (verdict.kind !== 'done') throw refusedError(`to rebuild table ${table} ${what}`, verdict.failure);
+    if (replay.length === 0 && !replaced) {
+      // A first run, or a reload while nothing was blocked: nothing was lost, so nothing to warn about.
+      log.info({ event: 'table-created', backend: 'nftables', table, cause }, `created nftables table ${table}`);
+      return 0;
+    }
     log.warn(
       { event: 'restored', backend: 'nftables', table, restored: replay.length, skipped, replaced, cause },
       replaced

@@ -10,6 +10,8 @@ export async function loadBackend(name: BackendName, ctx: BackendContext): Promi
       return (await import('./dry-run.js')).createDryRunBackend(ctx);
     case 'nftables':
       return (await import('./nftables.js')).createNftablesBackend(ctx);
+    case 'http':
+      return (await import('./http/index.js')).createHttpBackend(ctx);
     default:
       throw new Error(`backend "${name}" is not available in this build`);
   }

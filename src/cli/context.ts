@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { BlockingEnv } from '../commands/blocking.js';
-import { configCachePath, configPath, loadConfig, type Config } from '../runtime/config.js';
+import { configCachePath, configPath, fileMode, loadConfig, type Config } from '../runtime/config.js';
 import { createLogger, type Logger } from '../runtime/log.js';
 import type { Output } from './output.js';
 
@@ -35,7 +35,7 @@ export function createCliContext(installDir: string, out: Output): CliContext {
     async env() {
       const loaded = await ctx.config();
       log ??= createLogger({ path: join(installDir, 'logs/active-responses.log'), argv0: cliName });
-      return { name: cliName, installDir, config: loaded, log };
+      return { name: cliName, installDir, config: loaded, configFileMode: fileMode(configPath(installDir)), log };
     },
     close: () => log?.close(),
   };

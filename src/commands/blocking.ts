@@ -20,6 +20,8 @@ export interface BlockingEnv {
   name: string;
   installDir: string;
   config: Config;
+  /** Permission bits of the config file, for backends that read secrets from it. */
+  configFileMode?: number | undefined;
   log: Logger;
 }
 
@@ -39,7 +41,7 @@ export function openStateStore(env: BlockingEnv): StateStore {
 export function openBackend(env: BlockingEnv, name: BackendName, state: StateStore, options: { reject?: boolean } = {}): Promise<Backend> {
   const config = options.reject ? { ...env.config, action: 'reject' as const } : env.config;
   // Read only when the backend finds its tables gone: the add path never lists the state.
-  return loadBackend(name, { config, log: env.log, restorable: () => state.active(name) });
+  return loadBackend(name, { config, configFileMode: env.configFileMode, log: env.log, restorable: () => state.active(name) });
 }
 
 export interface BlockRequest {

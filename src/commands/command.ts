@@ -12,6 +12,8 @@ export interface CommandContext {
   name: string;
   installDir: string;
   config: Config;
+  /** Permission bits of the config file (undefined: defaults, no file). Secrets in it need it private. */
+  configFileMode?: number | undefined;
   options: CommandOptions;
   message: ArMessage;
   /** parameters.alert, or {} when the message has none. */

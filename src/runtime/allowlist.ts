@@ -65,6 +65,7 @@ export function managerAddressesFromOssecConf(text: string): string[] {
 }
 
 async function resolveManagers(names: string[], timeoutMs: number): Promise<AllowEntry[]> {
+  if (names.length === 0) return [];
   const { lookup } = await import('node:dns/promises');
   const entries: AllowEntry[] = [];
   await Promise.all(

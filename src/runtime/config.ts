@@ -2,7 +2,7 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames } from '../backends/backend.js';
-import { httpConfigSchema } from '../backends/http/config.js';
+import type { HttpConfig } from '../backends/http/config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 
@@ -113,7 +113,8 @@ export const configSchema = z.strictObject({
   nftables: z._default(nftablesSchema, () => nftablesSchema.parse({})),
   ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
   iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
-  http: z.optional(httpConfigSchema),
+  /** Validated by the HTTP backend's own schema (parseConfig), loaded only when this section exists. */
+  http: z.optional(z.unknown()),
   host_deny: z._default(hostDenySchema, () => hostDenySchema.parse({})),
   /** Accounts palisade-disable-account never locks, on top of root and every system account. */
   protected_users: z._default(z.array(userNameSchema), []),
@@ -121,7 +122,7 @@ export const configSchema = z.strictObject({
   quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = Omit<z.infer<typeof configSchema>, 'http'> & { http?: HttpConfig | undefined };
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
@@ -137,9 +138,19 @@ export function configCachePath(installDir: string): string {
   return join(installDir, 'var/palisade/config.cache.json');
 }
 
+/** The config file's permission bits: a backend takes a secret written in it only when it is private. */
+export function fileMode(path: string): number | undefined {
+  try {
+    return statSync(path).mode & 0o7777;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Defaults only: what a host with no etc/palisade.yml runs with. */
 export function defaultConfig(): Config {
-  return configSchema.parse({});
+  const { http: _none, ...defaults } = configSchema.parse({});
+  return defaults;
 }
 
 /**
@@ -160,7 +171,7 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
     throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
   }
   const cached = cacheFile ? readCache(cacheFile, path, stamp) : undefined;
-  if (cached !== undefined) return parseConfig(cached, path);
+  if (cached !== undefined) return await parseConfig(cached, path);
 
   let text: string;
   try {
@@ -177,7 +188,7 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
     throw new ConfigError(`${path} is not valid YAML: ${message}`);
   }
   if (cacheFile) writeCache(cacheFile, { path, stamp, raw });
-  return parseConfig(raw, path);
+  return await parseConfig(raw, path);
 }
 
 function readCache(cacheFile: string, path: string, stamp: string): unknown {
@@ -199,10 +210,19 @@ function writeCache(cacheFile: string, cache: { path: string; stamp: string; raw
   }
 }
 
-export function parseConfig(raw: unknown, origin: string): Config {
+export async function parseConfig(raw: unknown, origin: string): Promise<Config> {
   const result = configSchema.safeParse(raw);
-  if (result.success) return result.data;
-  throw new ConfigError(`${origin}: ${describeIssues(result.error)}`);
+  if (!result.success) throw new ConfigError(`${origin}: ${describeIssues(result.error)}`);
+  const { http, ...rest } = result.data;
+  if (http === undefined) return rest;
+  // The HTTP presets' schemas are large; hosts without an http: section never build them.
+  const { httpConfigSchema } = await import('../backends/http/config.js');
+  const parsed = httpConfigSchema.safeParse(http);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) issue.path.unshift('http');
+    throw new ConfigError(`${origin}: ${describeIssues(parsed.error)}`);
+  }
+  return { ...rest, http: parsed.data };
 }
 
 /** "nftables.priority: expected number, received string; backend: ..." */

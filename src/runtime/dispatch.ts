@@ -10,7 +10,7 @@
 import { writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
-import { ConfigError, configCachePath, configPath, loadConfig } from './config.js';
+import { ConfigError, configCachePath, configPath, fileMode, loadConfig } from './config.js';
 import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
@@ -68,8 +68,9 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   const { message, verb } = input;
 
   let config;
+  const configFile = configPath(installDir);
   try {
-    config = await loadConfig(configPath(installDir), configCachePath(installDir));
+    config = await loadConfig(configFile, configCachePath(installDir));
   } catch (error) {
     if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
     throw error;
@@ -84,7 +85,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
 
   const command = await loadCommand();
   const alert = message.parameters.alert ?? {};
-  const ctx: CommandContext = { name, installDir, config, options, message, alert, log, tell };
+  const ctx: CommandContext = { name, installDir, config, configFileMode: fileMode(configFile), options, message, alert, log, tell };
   const targeting = command.target(ctx);
   if (!targeting.ok) return refuse(targeting.wazuhMessage, targeting.detail, exitStatus.invalidInput);
   const { target, keys } = targeting;

@@ -28,8 +28,19 @@ export interface Logger {
 export type LogRecord = { event?: string } & Record<string, unknown>;
 
 /** Keys whose values are secret wherever they sit in a record. */
-const secretKeys = ['token', 'secret', 'password', 'api_key', 'apiKey', 'key_secret', 'authorization', 'Authorization'];
-const redactPaths = secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
+const secretKeys = new Set(['token', 'secret', 'password', 'passwd', 'api_key', 'apikey', 'key_secret', 'authorization', 'cookie']);
+
+/**
+ * A copy of the record with every secret-named key censored, at any depth. (pino's own `redact` compiles
+ * its paths on every start, a cost each alert would pay; records here are small.)
+ */
+function censored(value: unknown, depth = 0): unknown {
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => censored(item, depth + 1));
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) copy[key] = secretKeys.has(key.toLowerCase()) ? '[redacted]' : censored(item, depth + 1);
+  return copy;
+}
 
 /** `active-response/bin/<name>`, whatever path the binary was started by (an absolute path by hand). */
 export function logName(argv0: string): string {
@@ -83,8 +94,7 @@ export function createLogger(options: LoggerOptions): Logger {
       base: undefined,
       timestamp: false,
       messageKey: 'message',
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }), log: (record) => censored(record) as Record<string, unknown> },
     },
     // pino ends each record with "\n"; the sink adds its own.
     { write: (record: string) => writeLine(record.endsWith('\n') ? record.slice(0, -1) : record) },

