@@ -112,7 +112,7 @@ export function parseArgs(spec: VerbSpec, argv: readonly string[]): ParsedArgs {
   expected.forEach((positional, i) => {
     const value = positionals[i];
     if (value !== undefined) raw[positional.key] = value;
-    else if (!positional.optional && !globals.help) throw new UsageError(`palisade ${spec.name} needs ${positional.placeholder} (${usage})`);
+    else if (!positional.optional && !globals.help) throw new UsageError(`${positional.placeholder} is missing (${usage})`);
   });
   return {
     globals: {
@@ -140,7 +140,7 @@ export function validateOptions<T>(spec: VerbSpec, raw: Record<string, unknown>)
 /** `palisade VERB --help`, from the same declaration the parser uses. */
 export function verbHelp(spec: VerbSpec): string {
   const positionals = spec.positionals.map((p) => (p.optional ? `[${p.placeholder}]` : p.placeholder)).join(' ');
-  const lines = [`Usage: palisade ${spec.name}${positionals ? ` ${positionals}` : ''}${Object.keys(spec.flags).length > 0 ? ' [options]' : ''}`, '', spec.summary];
+  const lines = [`Usage: palisade ${spec.name}${positionals ? ` ${positionals}` : ''}${Object.keys(spec.flags).length > 0 ? ' [options]' : ''}`, '', `${spec.summary.charAt(0).toUpperCase()}${spec.summary.slice(1)}.`];
   if (spec.details) lines.push('', ...spec.details);
   const rows: Array<[string, string]> = [
     ...spec.positionals.map((p): [string, string] => [p.placeholder, p.help]),

@@ -55,12 +55,13 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
   });
   const tookMs = Math.round(performance.now() - started);
 
+  // Only what changed is logged: the timer runs this every 10 minutes, and the log goes to the manager.
   for (const report of reports) {
     const lost = report.restored + report.readded > 0;
     const record = { event: 'reconciled', ...report, took_ms: tookMs };
     if (report.error) env.log.error({ ...record, event: 'error', reason: report.error });
     else if (lost) env.log.warn(record, 'blocks were missing from the firewall and were put back');
-    else env.log.info(record);
+    else if (report.expired + report.expiredInFirewall + report.removedUnknown.length > 0) env.log.info(record);
   }
 
   const failed = reports.filter((report) => report.error);

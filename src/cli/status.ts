@@ -3,9 +3,8 @@
  * variant, our nftables table's health and drop counters, active blocks per backend and family (in the
  * state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { onPath } from '../backends/detect.js';
-import { openStateStore } from '../commands/blocking.js';
 import { configPath, ConfigError, defaultConfig, type Config } from '../runtime/config.js';
 import { createLogger } from '../runtime/log.js';
 import { nowSeconds, stateDir, StateStore } from '../runtime/state.js';
@@ -19,19 +18,20 @@ export async function run(ctx: CliContext): Promise<number> {
   const problems: string[] = [];
   const path = configPath(ctx.installDir);
   let config: Config;
-  let configState: { path: string; ok: boolean; error?: string };
+  let configState: { path: string; ok: boolean; present: boolean; error?: string };
+  const present = existsSync(path);
   try {
     config = await ctx.config();
-    configState = { path, ok: true };
+    configState = { path, ok: true, present };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     config = defaultConfig();
-    configState = { path, ok: false, error: error.message };
+    configState = { path, ok: false, present, error: error.message };
     problems.push(`the configuration is invalid, so every AR command refuses to run: ${error.message}`);
   }
-  // Reading never logs: status changes nothing, and a corrupt entry is only reported here.
+  // Status writes no log: it changes nothing, and what it finds is on the screen.
   const env = { name: 'palisade', installDir: ctx.installDir, config, log: createLogger({ path: undefined, argv0: 'palisade' }) };
-  const state = configState.ok ? openStateStore(env) : new StateStore(stateDir(ctx.installDir));
+  const state = new StateStore(stateDir(ctx.installDir));
   const now = nowSeconds();
   const entries = state.all();
   const active = entries.filter((entry) => entry.expiresAt > now);
@@ -103,14 +103,16 @@ export async function run(ctx: CliContext): Promise<number> {
   const { paint } = out;
   const row = (label: string, value: string) => out.line(`${paint('bold', label.padEnd(11))} ${value}`);
   row('Palisade', `${version}, install dir ${ctx.installDir}`);
-  row('Config', configState.ok ? `${path} ${paint('ok', 'valid')}` : `${path} ${paint('fail', `INVALID: ${configState.error}`)}`);
+  row('Config', !configState.ok ? `${path} ${paint('fail', `INVALID: ${configState.error}`)}` : present ? `${path} ${paint('ok', 'valid')}` : `${path} not present: the defaults apply`);
   row('Backend', choice.backend ? `${choice.backend} (${choice.reason})` : paint('fail', choice.reason));
   if (iptables) row('iptables', iptables.conflict ? paint('warn', `${iptables.variant} (${iptables.reason})`) : `${iptables.variant} (${iptables.reason})`);
   if (nftables) {
     const health = nftables.error
       ? paint('warn', nftables.error)
       : !nftables.present
-        ? 'not created yet (the first block creates it)'
+        ? active.some((entry) => entry.backend === 'nftables')
+          ? paint('fail', 'MISSING (run palisade reconcile)')
+          : 'not created yet (the first block creates it)'
         : nftables.problems.length > 0
           ? paint('fail', nftables.problems.join('; '))
           : paint('ok', 'ok');

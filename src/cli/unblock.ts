@@ -20,7 +20,8 @@ export async function run(ctx: CliContext, options: UnblockOptions): Promise<num
     return { removals, covering };
   });
   const by = operator();
-  for (const removal of removals) logUnblock(env, block, removal, by ? { operator: by } : {});
+  // A no-op is not an unblock: Wazuh's rule for `unblocked` would report one that never happened.
+  for (const removal of removals) if (removal.entry || removal.result === 'deleted') logUnblock(env, block, removal, by ? { operator: by } : {});
 
   if (ctx.out.json) {
     ctx.out.document({

@@ -54,7 +54,8 @@ function verb<S extends z.ZodMiniType>(spec: VerbSpec & { schema: S; load(): Pro
 export const verbs: readonly Verb[] = [
   verb({
     name: 'status',
-    summary: 'The backend in use and why, the iptables variant, the firewall table, active blocks per backend and family, drop counters, the age of the state.',
+    summary: 'backend and why, firewall health, active blocks, drop counters, state age',
+    details: ['The backend in use and why (auto-detection), the iptables variant, our nftables table, active blocks per', 'backend and family in the state and in the firewall, drop counters, and the age of the state. Exit 1 on a problem.'],
     flags: {},
     positionals: [],
     schema: statusSchema,
@@ -62,7 +63,8 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'list',
-    summary: 'Active blocks: address, backend, command, since, expires in, the rule id and description of the alert, and whether the firewall holds it.',
+    summary: 'active blocks with their rule, age and expiry, checked against the firewall',
+    details: ['Address, backend, command, since, expires in, the rule id and description of the alert, and whether the', 'firewall holds it; blocks the firewall holds but the state does not know are listed too.'],
     flags: backendFlag('only this backend'),
     positionals: [],
     schema: listSchema,
@@ -70,7 +72,7 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'block',
-    summary: 'Block an address or a network by hand, through the same firewall, state and log as palisade-drop.',
+    summary: 'block an address or network by hand (same firewall, state and log as palisade-drop)',
     details: [
       'The allow-list applies (this host, its gateways and manager, allowlist: in palisade.yml).',
       'A network inside a wider blocked network is already blocked; a network over narrower blocked ones replaces them.',
@@ -87,7 +89,7 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'unblock',
-    summary: 'Lift a block, wherever Palisade made it (by hand or from an alert), and forget it.',
+    summary: 'lift a block, wherever Palisade made it (by hand or from an alert)',
     details: ["If execd still has this block in its timeout list, its later delete finds nothing to do and says so."],
     flags: backendFlag('when the state has no entry: the firewall to remove it from'),
     positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'the blocked address or network, as palisade list shows it' }],
@@ -96,7 +98,7 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'flush',
-    summary: "Remove every firewall block Palisade made, with its tables, chains and sets, and the state's entries.",
+    summary: "remove every firewall block Palisade made, its tables, chains and sets, and the state's entries",
     details: ['Asks for confirmation on a terminal; anywhere else it needs --yes.'],
     flags: { '--yes': { key: 'yes', short: '-y', help: 'do not ask' }, ...backendFlag('only this backend') },
     positionals: [],
@@ -105,8 +107,12 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'reconcile',
-    summary: 'Make the firewalls match the state: put back unexpired blocks lost to a firewall reload or a reboot, remove expired ones and any the state does not know.',
-    details: ['palisade-reconcile.service runs this at boot and whenever nftables, firewalld, netfilter-persistent or docker restart or reload.'],
+    summary: 'make the firewalls match the state after a reload or a reboot',
+    details: [
+      'Puts back unexpired blocks lost to a firewall reload or a reboot, removes expired ones and any the state does not',
+      'know. palisade-reconcile.service runs it at boot and when nftables, firewalld, netfilter-persistent or docker',
+      'restart or reload; palisade-recheck.timer every 10 minutes.',
+    ],
     flags: backendFlag('only this backend'),
     positionals: [],
     schema: reconcileSchema,
@@ -114,7 +120,7 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'doctor',
-    summary: 'Check every reason an active response silently does nothing, and say how to fix each.',
+    summary: 'check every reason an active response silently does nothing, with the fix',
     details: [
       'Binary owner and mode, links, registration in ossec.conf and ar.conf, the log file, backend tools, iptables',
       'nft vs legacy, firewalld and Docker, the config, the clock, the state. Exit status 1 when something fails.',
@@ -126,7 +132,7 @@ export const verbs: readonly Verb[] = [
   }),
   verb({
     name: 'simulate',
-    summary: "Run an alert through an AR command as wazuh-execd does (message, check_keys, continue, delete), showing each step.",
+    summary: 'run an alert through an AR command as wazuh-execd does, step by step',
     details: [
       'Runs the command link from the install dir with argv[0] active-response/bin/NAME, as execd: it really blocks,',
       'waits --timeout seconds (the <timeout> of an <active-response> block), then sends the delete.',
