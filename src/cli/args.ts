@@ -4,7 +4,7 @@
  * options. Anything unknown, missing or malformed is a UsageError naming the argument and the fix: exit 2.
  */
 import * as z from 'zod/mini';
-import { describeIssues } from '../runtime/config.js';
+import { describeIssues, issueMessage } from '../runtime/config.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -133,7 +133,7 @@ export function validateOptions<T>(spec: VerbSpec, raw: Record<string, unknown>)
   const key = issue?.path[0];
   const flag =
     Object.entries(spec.flags).find(([, f]) => f.key === key)?.[0] ?? spec.positionals.find((p) => p.key === key)?.placeholder;
-  const message = issue ? issue.message : describeIssues(result.error);
+  const message = issue ? issueMessage(issue) : describeIssues(result.error);
   throw new UsageError(`${flag ?? 'arguments'}: ${message} (see palisade ${spec.name} --help)`);
 }
 

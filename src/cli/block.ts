@@ -3,9 +3,9 @@
  * backend, log record), so it is restored after a reload, listed and unblocked like any other.
  *
  * Networks may overlap existing blocks, which an nftables interval set refuses ("interval overlaps"):
- * a block already covered by a wider one that lasts long enough is left as it is, a network inside a
- * wider one that expires sooner is refused with the way out, and a network over narrower networks
- * replaces them.
+ * a block already covered by a wider one (lasting as long as --for asks) is left as it is, a network
+ * inside a wider one that expires sooner than asked is refused with the way out, and a network over
+ * narrower networks replaces them.
  */
 import type { Block } from '../backends/backend.js';
 import { describeBlock, describeUnblock, logBlock, logUnblock, openBackend, openStateStore, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
@@ -49,7 +49,8 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
     const now = nowSeconds();
     const active = state.active(backendName, now).filter((entry) => entry.address !== address);
     const wider = active.filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
-    const covering = wider.find((entry) => entry.expiresAt >= now + ttl);
+    // Without --for any covering block will do; with it, one that lasts as long (a minute's slack).
+    const covering = wider.find((entry) => options.ttl === undefined || entry.expiresAt >= now + ttl - 60);
     if (covering) return { kind: 'covered' as const, by: covering };
     const conflicting = isSingleHost(block) ? undefined : wider[0];
     if (conflicting) {

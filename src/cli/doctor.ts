@@ -85,6 +85,7 @@ function checkLinks({ bin }: Doctor): Finding[] {
       found.push(finding('links', 'warn', `${path} is not the same file as palisade (an older copy?): it runs another version`, `ln -f ${join(bin, 'palisade')} ${path}`));
     }
   }
+  if (found.length === 0) found.push(finding('links', 'ok', `all ${commandNames.length} command links are the palisade binary`));
   const sbin = '/usr/sbin/palisade';
   let target: string | undefined;
   try {
@@ -95,7 +96,7 @@ function checkLinks({ bin }: Doctor): Finding[] {
   if (target !== undefined && target !== realpathSync(join(bin, 'palisade'))) {
     found.push(finding('links', 'warn', `${sbin} leads to ${target}, not to this install's binary`, `ln -sf ${join(bin, 'palisade')} ${sbin}, or use --root`));
   }
-  return found.some((f) => f.status !== 'ok') ? found : [finding('links', 'ok', `all ${commandNames.length} command links are the palisade binary`)];
+  return found;
 }
 
 interface XmlBlock {

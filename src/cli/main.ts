@@ -40,8 +40,22 @@ function usage(): string {
   ].join('\n');
 }
 
-export async function runCli(args: readonly string[], invokedAs: string): Promise<number> {
-  const [first, ...rest] = args;
+/** `palisade --root DIR list` works as `palisade list --root DIR`: global flags may come before the verb. */
+function verbFirst(args: readonly string[]): string[] {
+  const leading: string[] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const flag = globalFlags[name];
+    if (!flag || flag.key === 'help') break;
+    leading.push(args[i]!);
+    if (flag.placeholder && inline === undefined && i + 1 < args.length) leading.push(args[++i]!);
+  }
+  return i < args.length ? [args[i]!, ...args.slice(i + 1), ...leading] : [...leading];
+}
+
+export async function runCli(argv: readonly string[], invokedAs: string): Promise<number> {
+  const [first, ...rest] = verbFirst(argv);
   if (first === '--version' || first === 'version') {
     process.stdout.write(`palisade ${version}\n`);
     return exitStatus.ok;
@@ -52,6 +66,10 @@ export async function runCli(args: readonly string[], invokedAs: string): Promis
     return first === undefined ? exitStatus.usage : exitStatus.ok;
   }
   const verb = findVerb(first);
+  if (!verb && first.startsWith('-')) {
+    process.stderr.write(`palisade: ${globalFlags[first.split('=')[0]!] ? 'a verb is missing' : `unknown option "${first.slice(0, 64)}"`}; see palisade --help\n`);
+    return exitStatus.usage;
+  }
   if (!verb) {
     const known = invokedAs === 'palisade' ? '' : ` (invoked as "${invokedAs}", which is not a Palisade command name)`;
     process.stderr.write(`palisade: unknown verb "${first.slice(0, 64)}"${known}; the verbs are ${verbs.map((v) => v.name).join(', ')} (see palisade --help)\n`);

@@ -234,7 +234,13 @@ export function describeIssues(error: z.core.$ZodError): string {
         const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
         return `unknown key ${issue.keys.map((k) => `"${prefix}${k}"`).join(', ')} (check its spelling)`;
       }
-      return `${key}: ${issue.message}`;
+      return `${key}: ${issueMessage(issue)}`;
     })
     .join('; ');
+}
+
+/** zod/mini carries no message texts: an enum's issue is only "Invalid input", so name its choices. */
+export function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+  return issue.message;
 }

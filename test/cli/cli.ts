@@ -1,0 +1,39 @@
+/**
+ * Runs the operator CLI as an administrator would: the install's `palisade` link (what /usr/sbin/palisade
+ * leads to), optionally inside the lab's protected namespace, with stdin not a terminal.
+ */
+import { execa } from 'execa';
+import type { Install } from '../harness/install.js';
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function palisade(install: Install, args: readonly string[], options: { netns?: string; input?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const argv = [...(options.netns ? ['ip', 'netns', 'exec', options.netns] : []), install.commandPath('palisade'), ...args];
+  const result = await execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    timeout: 60_000,
+    input: options.input ?? '',
+    env: { NO_COLOR: '', ...options.env },
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** palisade ARGS --json, parsed; fails the test with the CLI's own words when it printed no JSON. */
+export async function palisadeJson<T = Record<string, unknown>>(install: Install, args: readonly string[], options: { netns?: string } = {}): Promise<T & { exitCode: number }> {
+  const run = await palisade(install, [...args, '--json'], options);
+  try {
+    return { ...(JSON.parse(run.stdout) as T), exitCode: run.exitCode };
+  } catch {
+    throw new Error(`palisade ${args.join(' ')} --json printed no JSON (exit ${run.exitCode}): ${run.stdout} ${run.stderr}`);
+  }
+}
+
+/** Fails with the CLI's own words when it did not succeed. */
+export function expectSuccess(run: CliRun): CliRun {
+  if (run.exitCode !== 0) throw new Error(`palisade exited ${run.exitCode}: ${run.stderr || run.stdout}`);
+  return run;
+}
