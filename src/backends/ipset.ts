@@ -14,6 +14,7 @@ import type { ActiveBlock, Backend, BackendContext, Block, EnsureOutcome, Firewa
 import { BackendError } from './backend.js';
 import { isSingleHost, parseAddress } from '../runtime/address.js';
 import {
+  command,
   families,
   ipsetMaxTimeout,
   logRecreated,
@@ -75,10 +76,11 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
   /**
    * ensure(), with the block's `ipset test` run beside its checks rather than after them. The answer
    * stands unless ensure had to recreate the sets (the restore may have put the block back): then ask again.
+   * A delete passes its block as `exclude`, so that healing does not put back what it is removing.
    */
-  const ensureAndTest = async (block: Block) => {
+  const ensureAndTest = async (block: Block, exclude?: Block) => {
     const set = setFor(block);
-    const [outcome, present] = await Promise.all([ensure(), contains(set, block.address)]);
+    const [outcome, present] = await Promise.all([ensure(exclude), contains(set, block.address)]);
     const settled = outcome.created || present === undefined ? await contains(set, block.address) : present;
     if (settled === undefined) throw new BackendError(`set ${set.name} vanished while in use (another program destroyed it); try again`);
     return { set, present: settled, restored: outcome.restored };
@@ -92,9 +94,10 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
 
   /**
    * Under the heal lock: create what is missing, and when anything was, put back every restorable block
-   * (one `ipset restore`) before inserting the rules that make the sets bite (one iptables-restore a family).
+   * but `exclude` (one `ipset restore`), before inserting the rules that make the sets bite (one
+   * iptables-restore a family).
    */
-  const heal = async (xt: Xtables): Promise<EnsureOutcome> => {
+  const heal = async (xt: Xtables, exclude?: Block): Promise<EnsureOutcome> => {
     const existing = new Set((await ipset(['list', '-n'], 'cannot list the sets')).stdout.split('\n'));
     const missingSets = sets.filter((set) => !existing.has(set.name));
     const missingRules = await Promise.all(
@@ -109,7 +112,7 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     );
     if (missingSets.length === 0 && missingRules.every((rules) => rules.length === 0)) return { created: false, restored: 0 };
 
-    const entries = families.flatMap((family) => restorableOf(ctx, family));
+    const entries = families.flatMap((family) => restorableOf(ctx, family)).filter((entry) => entry.address !== exclude?.address);
     const lines = [
       ...sets.map(createLine),
       ...entries.map((entry) => `add ${setFor(entry).name} ${entry.address} timeout ${Math.min(entry.remaining, ipsetMaxTimeout)}`),
@@ -120,7 +123,7 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     }
     for (const [index, family] of families.entries()) {
       const rules = missingRules[index] ?? [];
-      await xt.restore(family, rules.map(({ chain, rule }) => `-I ${chain} 1 ${rule.join(' ')}`), `cannot insert the set rules`);
+      await xt.restore(family, rules.map(({ chain, rule }) => `-I ${chain} 1 ${rule.join(' ')}`), 'cannot insert the set rules');
     }
     const missing = [
       ...missingSets.map((set) => `set ${set.name}`),
@@ -132,13 +135,15 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
 
   /** The common case: every set rule is there, which one -C batch per family proves (a missing set fails it too). */
   const intact = async (xt: Xtables) =>
-    (await Promise.all(families.map((family) => xt.firstMissing(family, setRules(family))))).every((index) => index === undefined);
+    (await Promise.all(families.map((family) => xt.firstFailing(family, setRules(family).map((rule) => command('-C', rule)))))).every(
+      (index) => index === undefined,
+    );
 
-  const ensure = async (): Promise<EnsureOutcome> => {
+  const ensure = async (exclude?: Block): Promise<EnsureOutcome> => {
     const xt = await xtables();
     if (await intact(xt)) return { created: false, restored: 0 };
     // Look again under the lock: whoever held it before us may have healed it already.
-    return underHealLock(ctx, async () => ((await intact(xt)) ? { created: false, restored: 0 } : heal(xt)));
+    return underHealLock(ctx, async () => ((await intact(xt)) ? { created: false, restored: 0 } : heal(xt, exclude)));
   };
 
   const add = async (block: Block, ttlSeconds: number) => {
@@ -152,11 +157,11 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
 
   return {
     name: 'ipset',
-    ensure,
+    ensure: () => ensure(),
     add,
     refresh: add,
     async delete(block: ActiveBlock | Block) {
-      const { set, present, restored } = await ensureAndTest(block);
+      const { set, present, restored } = await ensureAndTest(block, block);
       if (!present) return { result: 'absent', restored };
       await ipset(['-exist', 'del', set.name, block.address], `cannot delete ${block.address} from set ${set.name}`);
       return { result: 'deleted', restored };

@@ -24,6 +24,11 @@ export interface ChainRule {
   rule: RuleSpec;
 }
 
+/** One line of iptables-restore input: "-C INPUT -j PALISADE". Our tokens never hold spaces or quotes. */
+export function command(verb: '-A' | '-C' | '-D', { chain, rule }: ChainRule): string {
+  return `${verb} ${chain} ${rule.join(' ')}`;
+}
+
 /** The kernel's timer limit for an ipset element and the cap on what we ask of it (about 24.8 days). */
 export const ipsetMaxTimeout = 2_147_483;
 
@@ -98,14 +103,15 @@ export class Xtables {
   }
 
   /**
-   * Every rule checked with -C in one iptables-restore call: one process for the whole list instead of one
-   * per rule, which is what keeps an invocation cheap. Returns undefined when all are present, else the
-   * index of the first missing one as the tool reports it ("line N failed"), or 0 when it does not say
+   * Commands ("-C INPUT -j X", "-D X -s ...") run as one iptables-restore transaction: one process and
+   * one read of the ruleset for all of them, which is what keeps an invocation cheap. Either every command
+   * succeeds and the batch is committed, or nothing is. Returns undefined on success, else the index of
+   * the first command that failed as the tool reports it ("line N failed"), or 0 when it does not say
    * (a missing chain or set): the caller then heals under the lock, where each rule is checked on its own
    * and a real error surfaces.
    */
-  async firstMissing(family: Family, rules: readonly ChainRule[]): Promise<number | undefined> {
-    const result = await this.restoreRaw(family, rules.map(({ chain, rule }) => `-C ${chain} ${rule.join(' ')}`));
+  async firstFailing(family: Family, commands: readonly string[]): Promise<number | undefined> {
+    const result = await this.restoreRaw(family, commands);
     if (result.exitCode === 0) return undefined;
     if (result.exitCode !== 1 && result.exitCode !== 2) throw refused('cannot check our rules', this.tool(family, '-restore'), result);
     // Line 1 is "*filter"; legacy says only "line N failed", nft adds -C's "Bad rule".
@@ -113,13 +119,12 @@ export class Xtables {
     return line ? Math.max(0, Number(line[1]) - 2) : 0;
   }
 
-  /** Deletes the rule with -D until -C's "Bad rule": returns how many copies there were. */
-  async removeAll(family: Family, chain: string, rule: RuleSpec): Promise<number> {
-    for (let removed = 0; ; removed++) {
-      const result = await this.run(family, ['-D', chain, ...rule]);
-      if (result.exitCode === 1 && isBadRule(result.stderr)) return removed;
-      if (result.exitCode !== 0) throw refused(`cannot delete "${chain} ${rule.join(' ')}"`, this.tool(family), result);
-    }
+  /** -D once: true when the rule was there. */
+  async remove(family: Family, chain: string, rule: RuleSpec): Promise<boolean> {
+    const result = await this.run(family, ['-D', chain, ...rule]);
+    if (result.exitCode === 0) return true;
+    if (result.exitCode === 1 && isBadRule(result.stderr)) return false;
+    throw refused(`cannot delete "${chain} ${rule.join(' ')}"`, this.tool(family), result);
   }
 
   /** The chain as -S prints it (one "-N"/"-A" line each), or undefined when there is no such chain. */
@@ -138,7 +143,11 @@ export class Xtables {
   async restore(family: Family, lines: readonly string[], what: string): Promise<void> {
     if (lines.length === 0) return;
     const result = await this.restoreRaw(family, lines);
-    if (result.exitCode !== 0) throw refused(what, this.tool(family, '-restore'), result);
+    if (result.exitCode === 0) return;
+    // legacy names only the line ("line 4 failed"): quote it, since the input is ours and not on screen.
+    const failed = /line (\d+) failed/.exec(result.stderr);
+    const line = failed ? lines[Number(failed[1]) - 2] : undefined;
+    throw refused(what, this.tool(family, '-restore'), result, line === undefined ? undefined : `at "${line}"`);
   }
 
   private restoreRaw(family: Family, lines: readonly string[]): Promise<ToolResult> {

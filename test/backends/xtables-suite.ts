@@ -207,6 +207,22 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       expect(await must(lab, backend, 'add', { block: block(lab.attacker4[1]), ttl: 600, restorable: held })).toEqual({ result: 'present', restored: 0 });
     });
 
+    it('after iptables -F, a delete puts every other block back, but not the one it removes', async () => {
+      const held = [restorable(lab.attacker4[0]), restorable(lab.attacker4[1]), restorable(lab.attacker6[0])];
+      for (const entry of held) await must(lab, backend, 'add', { block: entry, ttl: 3600 });
+      await lab.run(lab.protectedNs, ['iptables', '-w', '-F']);
+      await lab.run(lab.protectedNs, ['ip6tables', '-w', '-F']);
+
+      // iptables -F took the iptables backend's rule ("absent"); ipset's set still held the element ("deleted").
+      expect(await must(lab, backend, 'delete', { block: block(lab.attacker4[0]), restorable: held })).toEqual({
+        result: backend === 'ipset' ? 'deleted' : 'absent',
+        restored: 2,
+      });
+      expect(await lab.canConnect(lab.attacker4[0])).toBe(true);
+      expect(await lab.canConnect(lab.attacker4[1], blockedProbeMs)).toBe(false);
+      expect(await lab.canConnect(lab.attacker6[0], blockedProbeMs)).toBe(false);
+    });
+
     it('rejects instead of dropping when action is reject, so a client fails at once', async () => {
       const config: ConfigInput = { action: 'reject' };
       await must(lab, backend, 'add', { block: block(lab.attacker4[0]), ttl: 600, config });
