@@ -6,9 +6,9 @@
 #   bench/xtables-backends.sh iptables 0 10000
 #   ROUNDS=20 VARIANT=legacy bench/xtables-backends.sh iptables 0
 #
-# Prints, per size, the median wall time of an add of a new address, an add of a present one, and a
-# delete, and the same add on the dry-run backend (the runner's own start-up: the backend's share is the
-# difference). Needs root.
+# Prints, per size, the median wall and CPU time of an add of a new address, an add of a present one, and
+# a delete, and the same add on the dry-run backend (the runner's own start-up: the backend's share is
+# the difference). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=$1; shift
@@ -26,8 +26,12 @@ node_modules/.bin/esbuild test/harness/backend-runner.ts --bundle --platform=nod
 config="{\"iptables\":{\"variant\":\"$variant\"}}"
 verb() { on "$backend" "$@"; }
 on() { ip netns exec "$ns" "$node" "$runner" "$1" "$2" "{\"config\":$config,\"block\":{\"address\":\"$3\",\"family\":4,\"prefix\":32},\"ttl\":3600}" >/dev/null; }
-ms() { local start=$(date +%s%N); "$@"; echo $(( ($(date +%s%N) - start) / 1000 )); }
-median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.1f ms", v[int((NR + 1) / 2)] / 1000 }'; }
+# "wall cpu" in ms: cpu is user+system of the whole process tree (node and every tool it ran), the cost
+# that stays honest when other work shares the machine; wall is what execd waits for.
+TIMEFORMAT='%R %U %S'
+ms() { { time "$@" 2>/dev/null; } 2>&1 | awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }'; }
+middle() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { local rows; rows=$(cat); echo "$(cut -d' ' -f1 <<<"$rows" | middle) ms (cpu $(cut -d' ' -f2 <<<"$rows" | middle) ms)"; }
 
 # N blocks from 10.0.0.0/8 in one bulk load; the measured adds use 172.16.x.y, outside it.
 load() {

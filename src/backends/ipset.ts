@@ -58,9 +58,16 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
   const setRules = (family: Family): Array<ChainRule & { set: SetSpec }> =>
     settings.chains.flatMap((chain) => sets.filter((set) => set.family === family).map((set) => ({ chain, rule: matchRule(set), set })));
 
-  const ipset = async (args: string[], what: string, hint?: (stderr: string) => string | undefined) => {
-    const result = await runFirewallTool(ctx, ['ipset', ...args]);
-    if (result.exitCode !== 0) throw refused(what, 'ipset', result, hint?.(result.stderr));
+  /** The fix for the refusals that have one. */
+  const hintFor = (stderr: string): string | undefined => {
+    if (stderr.includes('is full')) return `raise ipset.maxelem (now ${settings.maxelem}), then run flush so that the sets are recreated with it`;
+    if (stderr.includes('Timeout cannot be used')) return 'a set of that name was made without timeouts, not by Palisade: run flush, or ipset destroy it';
+    return undefined;
+  };
+
+  const ipset = async (args: string[], what: string, input?: string) => {
+    const result = await runFirewallTool(ctx, ['ipset', ...args], input);
+    if (result.exitCode !== 0) throw refused(what, 'ipset', result, hintFor(result.stderr));
     return result;
   };
 
@@ -113,14 +120,12 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     if (missingSets.length === 0 && missingRules.every((rules) => rules.length === 0)) return { created: false, restored: 0 };
 
     const entries = families.flatMap((family) => restorableOf(ctx, family)).filter((entry) => entry.address !== exclude?.address);
+    // Sets that exist keep their options (a new maxelem applies from the next flush).
     const lines = [
-      ...sets.map(createLine),
+      ...missingSets.map(createLine),
       ...entries.map((entry) => `add ${setFor(entry).name} ${entry.address} timeout ${Math.min(entry.remaining, ipsetMaxTimeout)}`),
     ];
-    const restored = await runFirewallTool(ctx, ['ipset', 'restore', '-exist'], `${lines.join('\n')}\n`);
-    if (restored.exitCode !== 0) {
-      throw refused('cannot create the sets or restore their blocks', 'ipset', restored, setExistsHint(restored.stderr));
-    }
+    await ipset(['restore', '-exist'], 'cannot create the sets or restore their blocks', `${lines.join('\n')}\n`);
     for (const [index, family] of families.entries()) {
       const rules = missingRules[index] ?? [];
       await xt.restore(family, rules.map(({ chain, rule }) => `-I ${chain} 1 ${rule.join(' ')}`), 'cannot insert the set rules');
@@ -149,9 +154,7 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
   const add = async (block: Block, ttlSeconds: number) => {
     const timeout = kernelTimeout(ttlSeconds);
     const { set, present, restored } = await ensureAndTest(block);
-    await ipset(['-exist', 'add', set.name, block.address, 'timeout', String(timeout)], `cannot add ${block.address} to set ${set.name}`, (stderr) =>
-      stderr.includes('is full') ? `raise ipset.maxelem (now ${settings.maxelem}), then run flush so that ${set.name} is recreated with it` : undefined,
-    );
+    await ipset(['-exist', 'add', set.name, block.address, 'timeout', String(timeout)], `cannot add ${block.address} to set ${set.name}`);
     return { result: present ? ('present' as const) : ('added' as const), restored };
   };
 
@@ -212,11 +215,4 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-}
-
-/** create -exist fails on a set of the same name made with other options (an older maxelem, say). */
-function setExistsHint(stderr: string): string | undefined {
-  return stderr.includes('already exists')
-    ? 'a set of that name exists with other options (type, family, maxelem or timeout): run flush, or destroy it with ipset destroy'
-    : undefined;
 }

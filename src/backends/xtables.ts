@@ -9,7 +9,7 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { firstLine, runTool, ToolError, type ToolResult } from '../runtime/exec.js';
+import { runTool, ToolError, type ToolResult } from '../runtime/exec.js';
 import { acquireLock, LockError } from '../runtime/lock.js';
 import { BackendError, type ActiveBlock, type BackendContext, type BackendName } from './backend.js';
 
@@ -59,10 +59,20 @@ export function toolMessage(stderr: string): string {
   return stderr.replace(legacyWarning, '').trim();
 }
 
+/**
+ * The tool's message on one line. All of it, not the first line: iptables puts "Can't lock ..." first and
+ * the reason, "Another app is currently holding the xtables lock", second. The usage hint goes.
+ */
+function oneLine(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith('Try `'));
+  const text = lines.join('; ');
+  return text.length > 400 ? `${text.slice(0, 400)}...` : text;
+}
+
 /** The BackendError for a refused command: what we were doing, the tool, its exit status and its message. */
 export function refused(what: string, tool: string, result: ToolResult, hint?: string): BackendError {
   const stderr = toolMessage(result.stderr);
-  const message = `${what}: ${tool} exited ${result.exitCode}: ${firstLine(stderr) || '(no message)'}${hint ? ` (${hint})` : ''}`;
+  const message = `${what}: ${tool} exited ${result.exitCode}: ${oneLine(stderr) || '(no message)'}${hint ? ` (${hint})` : ''}`;
   return new BackendError(message, { tool, exitCode: result.exitCode, stderr });
 }
 
@@ -72,9 +82,10 @@ function isBadRule(stderr: string): boolean {
 }
 
 /**
- * iptables or ip6tables of one variant. Every call carries -w, bounded by command_timeout, so a busy lock
- * makes iptables report itself (exit 4, "Another app is currently holding the xtables lock") instead of
- * being killed by our timeout.
+ * iptables or ip6tables of one variant. Every call carries -w with a second less than command_timeout, so
+ * a busy xtables lock makes iptables give up and say so itself (exit 4, "Another app is currently holding
+ * the xtables lock") before our timeout would kill it. (iptables-nft takes no such lock: nf_tables commits
+ * are transactions.)
  */
 export class Xtables {
   constructor(
@@ -87,7 +98,7 @@ export class Xtables {
   }
 
   private wait(): string[] {
-    return ['-w', String(this.ctx.config.command_timeout)];
+    return ['-w', String(Math.max(1, this.ctx.config.command_timeout - 1))];
   }
 
   run(family: Family, args: readonly string[]): Promise<ToolResult> {

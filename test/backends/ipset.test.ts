@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../harness/netns.js';
 import { parseAddress } from '../../src/runtime/address.js';
@@ -93,14 +94,25 @@ describe('ipset: kernel timers, lost sets and refusals (real kernel)', () => {
     expect(await lab.canConnect(lab.attacker4[0])).toBe(true);
   });
 
-  it('passes on ipset\'s own words and exit status when it refuses (a set of our name made otherwise)', async () => {
-    await lab.run(lab.protectedNs, ['ipset', 'create', 'palisade4', 'hash:net']);
+  it("passes on ipset's own words and exit status when it refuses (a set of our name made without timeouts)", async () => {
+    await lab.run(lab.protectedNs, ['ipset', 'create', 'palisade4', 'hash:ip']);
     const output = await runVerb(lab, 'ipset', 'add', { block: block(lab.attacker4[0]), ttl: 600 });
     expect(output.ok).toBe(false);
     expect(output.error?.kind).toBe('BackendError');
-    expect(output.error?.message).toContain('set with the same name already exists');
-    expect(output.error?.message).toContain('run flush');
-    expect(output.error?.details).toMatchObject({ tool: 'ipset', exitCode: 1, stderr: expect.stringContaining('already exists') });
+    expect(output.error?.message).toMatch(/^cannot add 192\.0\.2\.66 to set palisade4: ipset exited 1: .*Timeout cannot be used.*run flush/);
+    expect(output.error?.details).toMatchObject({ tool: 'ipset', exitCode: 1, stderr: expect.stringContaining('without timeout support') });
+    expect(await lab.canConnect(lab.attacker4[0])).toBe(true);
+  });
+
+  it('says to raise maxelem when a set is full', async () => {
+    const config = { ipset: { maxelem: 1024 } };
+    await must(lab, 'ipset', 'ensure', { config });
+    const fill = Array.from({ length: 1024 }, (_, index) => `add palisade4 10.0.${index >> 8}.${index & 255} timeout 600\n`).join('');
+    const [file, ...args] = lab.inNs(lab.protectedNs, ['ipset', 'restore', '-exist']);
+    await execa(file!, args, { input: fill });
+    const output = await runVerb(lab, 'ipset', 'add', { block: block(lab.attacker4[0]), ttl: 600, config });
+    expect(output.error?.message).toContain('Hash is full');
+    expect(output.error?.message).toContain('raise ipset.maxelem (now 1024)');
   });
 
   it('refuses a ttl that is not a whole number of seconds, and changes nothing', async () => {

@@ -30,6 +30,7 @@ export interface RunOptions {
   restorable?: ActiveBlock[];
   /** PATH for the backend's process (the runner itself is started by absolute path). */
   path?: string;
+  env?: Record<string, string>;
   /** Where the backend writes its log records. */
   logFile?: string;
 }
@@ -47,9 +48,9 @@ export function restorable(text: string): ActiveBlock {
 
 /** Runs one backend verb in the protected namespace and returns what the runner printed. */
 export async function runVerb(lab: Lab, backend: XtablesBackendName, verb: string, options: RunOptions = {}): Promise<RunnerOutput> {
-  const { path, logFile, ...args } = options;
+  const { path, logFile, env: extraEnv = {}, ...args } = options;
   const runner = await backendRunnerArgv(backend, verb, args);
-  const env = [`RUNNER_LOG=${logFile ?? '/dev/null'}`, ...(path ? [`PATH=${path}`] : [])];
+  const env = [`RUNNER_LOG=${logFile ?? '/dev/null'}`, ...(path ? [`PATH=${path}`] : []), ...Object.entries(extraEnv).map(([key, value]) => `${key}=${value}`)];
   const [file, ...rest] = lab.inNs(lab.protectedNs, ['/usr/bin/env', ...env, ...runner]);
   const result = await execa(file!, rest, { reject: false, timeout: 60_000 });
   const line = result.stdout.trim().split('\n').pop() ?? '';
@@ -300,6 +301,34 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       expect(logRecords(pinnedLog)).toContainEqual(
         expect.objectContaining({ event: 'iptables-variant', variant: 'nft', reason: 'iptables.variant in the config' }),
       );
+    });
+
+    it("waits for a busy xtables lock, then fails with iptables' own words and exit status 4", async () => {
+      // iptables-legacy takes the lock; XTABLES_LOCKFILE points this run at a lock of the test's own.
+      const lockFile = join(logDir, 'xtables.lock');
+      // --no-fork: the sleep itself holds the lock, so killing it frees the lock at once.
+      const holder = execa('flock', ['--no-fork', lockFile, 'sh', '-c', 'echo held; exec sleep 30'], { reject: false });
+      await new Promise((resolve) => holder.stdout?.once('data', resolve));
+      try {
+        const output = await runVerb(lab, backend, 'add', {
+          block: block(lab.attacker4[2]),
+          ttl: 600,
+          config: { command_timeout: 2, iptables: { variant: 'legacy' } },
+          env: { XTABLES_LOCKFILE: lockFile },
+        });
+        expect(output).toMatchObject({
+          ok: false,
+          error: {
+            kind: 'BackendError',
+            message: expect.stringMatching(/: ip6?tables-legacy(-restore)? exited 4: .*Another app is currently holding the xtables lock/),
+            details: { tool: expect.stringMatching(/^ip6?tables-legacy/), exitCode: 4, stderr: expect.stringContaining('Stopped waiting after 1s') },
+          },
+        });
+      } finally {
+        holder.kill('SIGKILL');
+        await holder;
+      }
+      expect(await lab.canConnect(lab.attacker4[2])).toBe(true);
     });
 
   });
