@@ -1,18 +1,8 @@
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../harness/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../harness/netns.js';
 import { parseAddress } from '../../src/runtime/address.js';
-import {
-  blockedProbeMs,
-  block,
-  describeXtablesBackend,
-  filterRules,
-  must,
-  pathWithout,
-  restorable,
-  runVerb,
-  type KernelView,
-} from './xtables-suite.js';
+import { blockedProbeMs, block, describeXtablesBackend, labFor, filterRules, must, pathWithout, restorable, runVerb, type KernelView } from './xtables-suite.js';
 
 /** `ipset save` of our two sets of a family: address → seconds left. */
 async function elements(lab: Lab, family: 4 | 6): Promise<Map<string, number>> {
@@ -35,14 +25,7 @@ const kernel: KernelView = {
 describeXtablesBackend('ipset', kernel);
 
 describe('ipset: kernel timers, lost sets and refusals (real kernel)', () => {
-  let lab: Lab;
-  beforeAll(async () => {
-    lab = await createLab();
-  });
-  afterAll(async () => lab?.destroy());
-  afterEach(async () => {
-    await must(lab, 'ipset', 'flush');
-  });
+  const lab = labFor('ipset');
 
   it('renews the timer of a present address, and says it was present', async () => {
     await must(lab, 'ipset', 'add', { block: block(lab.attacker4[0]), ttl: 100 });

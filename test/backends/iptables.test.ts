@@ -1,17 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, type Lab } from '../harness/netns.js';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../harness/netns.js';
 import { parseAddress } from '../../src/runtime/address.js';
-import {
-  blockedProbeMs,
-  block,
-  describeXtablesBackend,
-  filterRules,
-  must,
-  pathWithout,
-  restorable,
-  runVerb,
-  type KernelView,
-} from './xtables-suite.js';
+import { blockedProbeMs, block, describeXtablesBackend, labFor, filterRules, must, pathWithout, restorable, runVerb, type KernelView } from './xtables-suite.js';
 
 const kernel: KernelView = {
   entries: async (lab, family) => {
@@ -28,14 +18,7 @@ const kernel: KernelView = {
 describeXtablesBackend('iptables', kernel);
 
 describe('iptables: Docker, a deleted chain and refusals (real kernel)', () => {
-  let lab: Lab;
-  beforeAll(async () => {
-    lab = await createLab();
-  });
-  afterAll(async () => lab?.destroy());
-  afterEach(async () => {
-    await must(lab, 'iptables', 'flush');
-  });
+  const lab = labFor('iptables');
 
   it('jumps from DOCKER-USER where Docker made it, and not when docker_user is off', async () => {
     await lab.run(lab.protectedNs, ['iptables', '-w', '-N', 'DOCKER-USER']);

@@ -129,15 +129,27 @@ export async function filterRules(lab: Lab, family: 4 | 6, variant: 'nft' | 'leg
   return (await lab.run(lab.protectedNs, [tool, '-w', '-S'])).split('\n').filter((line) => line.startsWith('-A '));
 }
 
+/**
+ * The lab of the enclosing describe: built before its tests, destroyed after them, and flushed of the
+ * backend's rules after each test (then `afterEach` checks, say, that nothing of ours is left).
+ */
+export function labFor(backend: XtablesBackendName, afterEachFlush?: (lab: Lab) => Promise<void>): Lab {
+  // Filled in by beforeAll: the lab's functions are closures, so a copy of its fields is the lab.
+  const lab = {} as Lab;
+  beforeAll(async () => {
+    Object.assign(lab, await createLab());
+  });
+  afterAll(async () => lab.destroy?.());
+  afterEach(async () => {
+    await must(lab, backend, 'flush');
+    await afterEachFlush?.(lab);
+  });
+  return lab;
+}
+
 export function describeXtablesBackend(backend: XtablesBackendName, kernel: KernelView): void {
   describe(`${backend}: the behaviour every firewall backend owes (real kernel)`, () => {
-    let lab: Lab;
-    beforeAll(async () => {
-      lab = await createLab();
-    });
-    afterAll(async () => lab?.destroy());
-    afterEach(async () => {
-      await must(lab, backend, 'flush');
+    const lab = labFor(backend, async () => {
       for (const family of [4, 6] as const) {
         expect(await kernel.ruleLines(lab, family)).toEqual([]);
         expect(await kernel.entries(lab, family)).toEqual([]);
@@ -249,16 +261,9 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
   });
 
   describe(`${backend}: which iptables it uses (real kernel)`, () => {
-    let lab: Lab;
-    let logDir: string;
-    beforeAll(async () => {
-      lab = await createLab();
-      logDir = mkdtempSync(join(tmpdir(), 'palisade-log-'));
-    });
-    afterAll(async () => {
-      await lab?.destroy();
-      rmSync(logDir, { recursive: true, force: true });
-    });
+    const lab = labFor(backend);
+    const logDir = mkdtempSync(join(tmpdir(), 'palisade-log-'));
+    afterAll(() => rmSync(logDir, { recursive: true, force: true }));
 
     it('uses iptables-nft on a host with no rules at all, and says so', async () => {
       const log = join(logDir, 'fresh.log');
@@ -268,7 +273,6 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       );
       expect(await kernel.ruleLines(lab, 4, 'nft')).not.toEqual([]);
       expect(await lab.canConnect(lab.attacker4[0], blockedProbeMs)).toBe(false);
-      await must(lab, backend, 'flush');
     });
 
     it('uses iptables-legacy when the host rules live there, says so, and warns once both hold rules', async () => {
@@ -291,9 +295,10 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       await must(lab, backend, 'add', { block: block(lab.attacker4[1]), ttl: 600, logFile: bothLog });
       expect(logRecords(bothLog)).toContainEqual(expect.objectContaining({ level: 'warn', event: 'iptables-variant-conflict' }));
 
-      // Pinned in the config: no detection, and the pinned variant is used.
-      await must(lab, backend, 'flush', { config: { iptables: { variant: 'legacy' } } });
-      await must(lab, backend, 'flush', { config: { iptables: { variant: 'nft' } } });
+      // flush clears both variants; then, pinned in the config: no detection, and the pinned variant is used.
+      await must(lab, backend, 'flush');
+      expect(await kernel.ruleLines(lab, 4, 'legacy')).toEqual([]);
+      expect(await kernel.ruleLines(lab, 4, 'nft')).toEqual([]);
       await lab.run(lab.protectedNs, ['iptables-nft', '-w', '-F']);
       const pinnedLog = join(logDir, 'pinned.log');
       await must(lab, backend, 'add', { block: block(lab.attacker4[0]), ttl: 600, config: { iptables: { variant: 'nft' } }, logFile: pinnedLog });
