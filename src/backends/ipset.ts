@@ -175,15 +175,11 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     },
     async flush() {
       const ours = new RegExp(` --match-set (${sets.map((set) => set.name).join('|')}) src `);
+      // Every chain, not only those configured now: chains may have changed since the rules were made.
       for (const xt of variantsInUse(ctx)) {
         for (const family of families) {
-          const lines: string[] = [];
-          for (const chain of settings.chains) {
-            const rules = (await xt.listChain(family, chain)) ?? [];
-            // -S prints rules in the form -D takes back, whatever their target (drop or reject).
-            lines.push(...rules.filter((line) => line.startsWith(`-A ${chain} `) && ours.test(line)).map((line) => `-D${line.slice(2)}`));
-          }
-          await xt.restore(family, lines, 'cannot remove the set rules');
+          const rules = (await xt.listRules(family)).filter((line) => ours.test(line));
+          await xt.restore(family, rules.map((line) => `-D${line.slice(2)}`), 'cannot remove the set rules');
         }
       }
       for (const set of sets) await destroySet(set);

@@ -37,6 +37,7 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
   const { chain, parent_chains: parents, docker_user: dockerUser } = ctx.config.iptables;
   const jump: RuleSpec = ['-j', chain];
   const jumpLine = (parent: string) => `-A ${parent} -j ${chain}`;
+  const anyJump = new RegExp(`^-A \\S+ -j ${chain}$`);
   const blockRule = (block: Block, target = targetOf(ctx.config.action)): RuleSpec => ['-s', block.address, ...target];
 
   let opened: Promise<Xtables> | undefined;
@@ -165,13 +166,11 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
       return listed.flatMap((lines) => (lines ?? []).map((line) => sourceOf(line, chain)).filter((block) => block !== undefined));
     },
     async flush() {
+      // Jumps from every chain, not only those configured now: they may have changed since.
       for (const xt of variantsInUse(ctx)) {
         for (const family of families) {
-          const lines: string[] = [];
-          for (const parent of [...new Set([...parents, dockerChain])]) {
-            const rules = (await xt.listChain(family, parent)) ?? [];
-            lines.push(...rules.filter((line) => line === jumpLine(parent)).map((line) => `-D${line.slice(2)}`));
-          }
+          const jumps = (await xt.listRules(family)).filter((line) => anyJump.test(line));
+          const lines = jumps.map((line) => `-D${line.slice(2)}`);
           if ((await xt.listChain(family, chain)) !== undefined) lines.push(`-F ${chain}`, `-X ${chain}`);
           await xt.restore(family, lines, `cannot remove chain ${chain} and the jumps to it`);
         }

@@ -138,6 +138,13 @@ export class Xtables {
     throw refused(`cannot delete "${chain} ${rule.join(' ')}"`, this.tool(family), result);
   }
 
+  /** The "-A" lines of every chain of the filter table, in the form -D takes back once "-A" becomes "-D". */
+  async listRules(family: Family): Promise<string[]> {
+    const result = await this.run(family, ['-S']);
+    if (result.exitCode !== 0) throw refused('cannot list the filter table', this.tool(family), result);
+    return result.stdout.split('\n').filter((line) => line.startsWith('-A '));
+  }
+
   /** The chain as -S prints it (one "-N"/"-A" line each), or undefined when there is no such chain. */
   async listChain(family: Family, chain: string): Promise<string[] | undefined> {
     const result = await this.run(family, ['-S', chain]);

@@ -236,6 +236,14 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       expect(await lab.canConnect(lab.attacker6[0], blockedProbeMs)).toBe(false);
     });
 
+    it('flush removes rules from chains the config no longer names', async () => {
+      const chains = ['INPUT', 'FORWARD', 'OUTPUT'];
+      const config: ConfigInput = backend === 'ipset' ? { ipset: { chains } } : { iptables: { parent_chains: chains } };
+      await must(lab, backend, 'add', { block: block(lab.attacker4[0]), ttl: 600, config });
+      expect((await kernel.ruleLines(lab, 4)).some((line) => line.startsWith('-A OUTPUT '))).toBe(true);
+      // afterEach flushes with the default chains, INPUT and FORWARD, and checks that nothing is left.
+    });
+
     it('rejects instead of dropping when action is reject, so a client fails at once', async () => {
       const config: ConfigInput = { action: 'reject' };
       await must(lab, backend, 'add', { block: block(lab.attacker4[0]), ttl: 600, config });
