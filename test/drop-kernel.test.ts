@@ -21,7 +21,7 @@ const wipe: Record<string, string[][]> = {
   iptables: [['iptables', '-w', '-F'], ['ip6tables', '-w', '-F']],
 };
 
-describe.each(['nftables'] as Array<'nftables' | 'ipset' | 'iptables'>)('palisade-drop on %s', (backend) => {
+describe.each(['nftables', 'ipset', 'iptables'] as const)('palisade-drop on %s', (backend) => {
   let lab: Lab;
   let install: Install;
   let execd: Execd;

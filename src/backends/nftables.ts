@@ -302,11 +302,11 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     if (verdict.kind !== 'done') throw refusedError(`to rebuild table ${table} ${what}`, verdict.failure);
     if (replay.length === 0 && !replaced) {
       // A first run, or a reload while nothing was blocked: nothing was lost, so nothing to warn about.
-      log.info({ event: 'table-created', backend: 'nftables', table, cause }, `created nftables table ${table}`);
+      log.info({ event: 'firewall-created', backend: 'nftables', table, cause }, `created nftables table ${table}`);
       return 0;
     }
     log.warn(
-      { event: 'restored', backend: 'nftables', table, restored: replay.length, skipped, replaced, cause },
+      { event: 'firewall-restored', backend: 'nftables', table, restored: replay.length, skipped, replaced, cause },
       replaced
         ? `nftables table ${table} did not match the configuration (${cause}); replaced it and put back ${replay.length} blocks`
         : `nftables table ${table} or one of its sets was missing (${cause}); rebuilt it and put back ${replay.length} blocks`,

@@ -6,6 +6,10 @@ import type { Backend, BackendContext, BackendName } from './backend.js';
 
 export async function loadBackend(name: BackendName, ctx: BackendContext): Promise<Backend> {
   switch (name) {
+    case 'ipset':
+      return (await import('./ipset.js')).createIpsetBackend(ctx);
+    case 'iptables':
+      return (await import('./iptables.js')).createIptablesBackend(ctx);
     case 'dry-run':
       return (await import('./dry-run.js')).createDryRunBackend(ctx);
     case 'nftables':

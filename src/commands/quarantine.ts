@@ -409,12 +409,12 @@ export function quarantineCommand(): ArCommand<QuarantineTarget> {
         return;
       }
       if (outcome.result === 'absent') {
-        ctx.log.info({ event: 'restored', path: target.path, result: 'absent' });
+        ctx.log.info({ event: 'file-restored', path: target.path, result: 'absent' });
         ctx.tell(`nothing of ${target.path} is in quarantine`);
         return;
       }
       const { record, remaining } = outcome;
-      ctx.log.info({ event: 'restored', result: 'restored', path: record.path, sha256: record.sha256, olderVersionsKept: remaining });
+      ctx.log.info({ event: 'file-restored', result: 'restored', path: record.path, sha256: record.sha256, olderVersionsKept: remaining });
       ctx.tell(`restored ${record.path}${remaining > 0 ? ` (${remaining} older version(s) stay in quarantine)` : ''}`);
     },
   };

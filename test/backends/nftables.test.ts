@@ -189,7 +189,7 @@ describe('nftables backend', () => {
 
     const line = readFileSync(logPath, 'utf8').trim();
     const record = JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>;
-    expect(record).toMatchObject({ level: 'warn', event: 'restored', restored: 3, replaced: false });
+    expect(record).toMatchObject({ level: 'warn', event: 'firewall-restored', restored: 3, replaced: false });
     expect(record).not.toHaveProperty('command');
   });
 

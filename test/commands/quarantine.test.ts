@@ -73,7 +73,7 @@ describe('quarantine and restore through execd', () => {
     expect((await execd.expire(run.rkey)).exitCode).toBe(0);
     expect(described(path)).toEqual(original);
     expect(quarantined()).toEqual([]);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'restored', result: 'restored', path });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'file-restored', result: 'restored', path });
   });
 
   it('takes the file of a VirusTotal alert', async () => {
@@ -109,7 +109,7 @@ describe('quarantine and restore through execd', () => {
     await execd.expire(first.rkey);
     expect(readFileSync(path, 'utf8')).toBe('second version\n');
     expect(quarantined().filter((file) => file.endsWith('.data')).map((file) => readFileSync(file, 'utf8'))).toEqual([malware]);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'restored', olderVersionsKept: 1 });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'file-restored', olderVersionsKept: 1 });
   });
 
   it('moves and restores across file systems (a root on /dev/shm) with owner, mode and mtime kept', async () => {
@@ -136,7 +136,7 @@ describe('quarantine and restore through execd', () => {
     expect(run.exitCode).toBe(0);
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped', reason: expect.stringContaining('nothing is at') });
     expect((await execd.delete(command, fimAlert(path))).exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'restored', result: 'absent' });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'file-restored', result: 'absent' });
   });
 
   it('by hand: the echo test quarantines and the delete restores', async () => {
