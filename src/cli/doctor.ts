@@ -15,7 +15,7 @@ import { createLogger } from '../runtime/log.js';
 import { nowSeconds, StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall } from './inspect.js';
-import { describeVariant } from './iptables-variant.js';
+import { describeVariant, openReadOnlyXtables } from './iptables-variant.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -317,6 +317,43 @@ async function checkBypass(doctor: Doctor): Promise<Finding[]> {
   return found;
 }
 
+/**
+ * ipset and iptables: our rule in each parent chain, with no ACCEPT before it (what an earlier rule accepts
+ * never reaches ours). A missing rule matters only while blocks are active: the first block adds it.
+ */
+async function checkXtablesOrder(doctor: Doctor): Promise<Finding[]> {
+  if (!doctor.config) return [];
+  const config = doctor.config;
+  const backend = explainBackend(config).backend;
+  if (backend !== 'ipset' && backend !== 'iptables') return [];
+  const parents = backend === 'iptables' ? config.iptables.parent_chains : config.ipset.chains;
+  const isOurs = (line: string) =>
+    backend === 'iptables' ? line.endsWith(` -j ${config.iptables.chain}`) : line.includes(`--match-set ${config.ipset.name_prefix}`);
+  const active = doctor.entries.some((entry) => entry.backend === backend && entry.expiresAt > nowSeconds());
+  const found: Finding[] = [];
+  try {
+    const xt = await openReadOnlyXtables(config);
+    for (const family of [4, 6] as const) {
+      for (const parent of parents) {
+        const rules = ((await xt.listChain(family, parent)) ?? []).filter((line) => line.startsWith('-A '));
+        const ours = rules.findIndex(isOurs);
+        const where = `${parent} (${xt.tool(family)})`;
+        if (ours < 0) {
+          if (active) found.push(finding('bypass', 'fail', `${where} has no rule of Palisade's: active blocks are not enforced there`, 'run palisade reconcile'));
+          continue;
+        }
+        const accept = rules.slice(0, ours).find((line) => / -j ACCEPT$/.test(line));
+        if (accept) {
+          found.push(finding('bypass', 'warn', `${where}: "${accept}" comes before Palisade's rule, so what it accepts is never blocked`, `move that rule below Palisade's, or run palisade reconcile after the host firewall loads`));
+        }
+      }
+    }
+  } catch (error) {
+    found.push(finding('bypass', 'fail', `cannot read the iptables chains: ${(error as Error).message}`, 'run palisade doctor as root'));
+  }
+  return found.length > 0 ? found : [finding('bypass', 'ok', `Palisade's rules come first in ${parents.join(', ')}`)];
+}
+
 /** Expiry is wall-clock time: a clock far off expires blocks at the wrong moment. */
 async function checkClock(doctor: Doctor): Promise<Finding[]> {
   const now = nowSeconds();
@@ -399,6 +436,7 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkFirewall,
   checkIptablesVariant,
   checkBypass,
+  checkXtablesOrder,
   checkClock,
   checkExecd,
   checkReconcileUnit,

@@ -20,6 +20,8 @@ export interface ReconcileReport {
   backend: BackendName;
   /** Unexpired blocks the firewall holds after this run. */
   active: number;
+  /** ensure() had to recreate tables, chains, sets or jumps of ours. */
+  recreated: boolean;
   /** Put back by ensure() because tables or sets were gone. */
   restored: number;
   /** Added one by one because they alone were missing. */
@@ -43,7 +45,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const backends = backendsInUse(entries, explainBackend(env.config), options.backend);
     const reports: ReconcileReport[] = [];
     for (const backend of backends) {
-      const report: ReconcileReport = { backend, active: 0, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [] };
+      const report: ReconcileReport = { backend, active: 0, recreated: false, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [] };
       reports.push(report);
       try {
         await reconcileBackend(report, entries.filter((entry) => entry.backend === backend), now);
@@ -57,7 +59,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
 
   // Only what changed is logged: the timer runs this every 10 minutes, and the log goes to the manager.
   for (const report of reports) {
-    const lost = report.restored + report.readded > 0;
+    const lost = report.recreated || report.restored + report.readded > 0;
     const record = { event: 'reconciled', ...report, took_ms: tookMs };
     if (report.error) env.log.error({ ...record, event: 'error', reason: report.error });
     else if (lost) env.log.warn(record, 'blocks were missing from the firewall and were put back');
@@ -81,7 +83,9 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     for (const entry of expired) state.remove(entry);
     report.expired = expired.length;
     const backend = await openBackend(env, report.backend, state);
-    report.restored = (await backend.ensure()).restored;
+    const ensured = await backend.ensure();
+    report.recreated = ensured.created;
+    report.restored = ensured.restored;
     const held = new Map((await backend.list()).map((block) => [block.address, block]));
     for (const entry of expired) {
       if (!held.has(entry.address)) continue;
@@ -107,6 +111,7 @@ function describe(ctx: CliContext, report: ReconcileReport): string {
   const { paint } = ctx.out;
   if (report.error) return `${report.backend}: ${paint('fail', `failed: ${report.error}`)}`;
   const changes = [
+    report.recreated && report.restored === 0 && `recreated Palisade's ${report.backend} rules, which were missing`,
     report.restored > 0 && `restored ${report.restored} block(s) lost from the firewall (a reload, a flush or a reboot)`,
     report.readded > 0 && `put back ${report.readded} missing block(s)`,
     report.expired > 0 && `removed ${report.expired} expired entr${report.expired === 1 ? 'y' : 'ies'} from the state` +

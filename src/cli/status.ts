@@ -57,9 +57,8 @@ export async function run(ctx: CliContext): Promise<number> {
     if (missing.length > 0) problems.push(`${missing.length} active block(s) are missing from ${view.backend}: run palisade reconcile`);
   }
 
-  const usesNft = backends.includes('nftables') || onPath('nft');
   let nftables: NftHealth | undefined;
-  if (usesNft) {
+  if (backends.includes('nftables')) {
     nftables = await inspectNftables(config);
     const needed = choice.backend === 'nftables' || active.some((entry) => entry.backend === 'nftables');
     if (nftables.error && needed) problems.push(nftables.error);

@@ -98,3 +98,31 @@ describe('after nft flush ruleset', () => {
     expect(install.stateEntries()).toEqual([]);
   });
 });
+
+describe.each([
+  ['ipset', [['iptables', '-w', '-F'], ['ipset', 'flush']]],
+  ['iptables', [['iptables', '-w', '-F']]],
+] as const)('reconcile on %s', (backend, wipe) => {
+  let own: Install;
+  beforeAll(() => {
+    own = createInstall({ config: `backend: ${backend}\n` });
+  });
+  afterAll(async () => {
+    await palisade(own, ['flush', '--yes'], { netns: lab.protectedNs });
+    own?.remove();
+  });
+
+  it('puts back the rules and blocks a reload wiped', async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    expectSuccess(await palisade(own, ['block', attacker], { netns: lab.protectedNs }));
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    for (const argv of wipe) await lab.run(lab.protectedNs, argv);
+    expect(await lab.canConnect(attacker)).toBe(true);
+
+    const report = await palisadeJson<{ ok: boolean; backends: Array<Record<string, unknown>> }>(own, ['reconcile'], { netns: lab.protectedNs });
+    expect(report.ok).toBe(true);
+    expect(report.backends).toEqual([expect.objectContaining({ backend, recreated: true, active: 1 })]);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await lab.canConnect(neighbour)).toBe(true);
+  });
+});
