@@ -2,21 +2,15 @@
  * `palisade block`, `unblock` and `list` on a real nftables kernel in a namespace lab, judged by real TCP
  * connections from the attacker's namespace and by nft's own listing of our sets.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createInstall, wazuhLogLine, type Install } from '../harness/install.js';
-import { createLab, type Lab } from '../harness/netns.js';
-import { expectSuccess, palisade, palisadeJson } from './cli.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { wazuhLogLine, type Install } from '../harness/install.js';
+import type { Lab } from '../harness/netns.js';
+import { expectSuccess, nftablesLab, palisade, palisadeJson } from './cli.js';
 
+const fixture = nftablesLab();
 let lab: Lab;
 let install: Install;
-beforeAll(async () => {
-  lab = await createLab();
-  install = createInstall({ config: `backend: nftables\nallowlist: [${lab.attacker4[2]}/32]\n` });
-});
-afterAll(async () => {
-  await lab?.destroy();
-  install?.remove();
-});
+beforeAll(() => ({ lab, install } = fixture));
 afterEach(async () => {
   await palisade(install, ['flush', '--yes'], { netns: lab.protectedNs });
 });

@@ -3,7 +3,9 @@
  * leads to), optionally inside the lab's protected namespace, with stdin not a terminal.
  */
 import { execa } from 'execa';
-import type { Install } from '../harness/install.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createInstall, type Install } from '../harness/install.js';
+import { createLab, type Lab } from '../harness/netns.js';
 
 export interface CliRun {
   exitCode: number;
@@ -36,4 +38,21 @@ export async function palisadeJson<T = Record<string, unknown>>(install: Install
 export function expectSuccess(run: CliRun): CliRun {
   if (run.exitCode !== 0) throw new Error(`palisade exited ${run.exitCode}: ${run.stderr || run.stdout}`);
   return run;
+}
+
+/**
+ * A namespace lab and an install on nftables with the lab's spare address allow-listed, made before the
+ * file's tests and removed after them. The fields are filled in by beforeAll.
+ */
+export function nftablesLab(): { lab: Lab; install: Install } {
+  const fixture = {} as { lab: Lab; install: Install };
+  beforeAll(async () => {
+    fixture.lab = await createLab();
+    fixture.install = createInstall({ config: `backend: nftables\nallowlist: [${fixture.lab.attacker4[2]}/32]\n` });
+  });
+  afterAll(async () => {
+    await fixture.lab?.destroy();
+    fixture.install?.remove();
+  });
+  return fixture;
 }

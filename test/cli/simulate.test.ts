@@ -6,21 +6,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInstall, type Install } from '../harness/install.js';
-import { createLab, type Lab } from '../harness/netns.js';
-import { palisade, palisadeJson } from './cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Install } from '../harness/install.js';
+import type { Lab } from '../harness/netns.js';
+import { nftablesLab, palisade, palisadeJson } from './cli.js';
 
+const fixture = nftablesLab();
 let lab: Lab;
 let install: Install;
-beforeAll(async () => {
-  lab = await createLab();
-  install = createInstall({ config: `backend: nftables\nallowlist: [${lab.attacker4[2]}/32]\n` });
-});
-afterAll(async () => {
-  await lab?.destroy();
-  install?.remove();
-});
+beforeAll(() => ({ lab, install } = fixture));
 
 async function waitFor(condition: () => boolean, what: string, ms = 10_000) {
   const deadline = Date.now() + ms;
