@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '../test/harness/bundle.js';
 import { Execd } from '../test/harness/execd.js';
 import { createInstall } from '../test/harness/install.js';
 import { createLab } from '../test/harness/netns.js';
@@ -96,7 +97,7 @@ shared and noisy: read the ratios within one run.
 
 ${table}
 <!-- kernel-scale:end -->`;
-const resultsPath = new URL('./RESULTS.md', import.meta.url).pathname;
+const resultsPath = join(repoRoot, 'bench', 'RESULTS.md');
 let results = '# Benchmarks\n';
 try {
   results = readFileSync(resultsPath, 'utf8');

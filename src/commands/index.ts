@@ -16,6 +16,7 @@ export const commands: Record<string, Loader> = {
   'palisade-route-null': async () => (await import('./route-null.js')).routeNullCommand() as ArCommand<never>,
   'palisade-disable-account': async () => (await import('./disable-account.js')).disableAccountCommand() as ArCommand<never>,
   'palisade-quarantine': async () => (await import('./quarantine.js')).quarantineCommand() as ArCommand<never>,
+  'palisade-notify': async () => (await import('./notify.js')).notifyCommand() as ArCommand<never>,
 };
 
 export const commandNames = Object.keys(commands);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames } from '../backends/backend.js';
 import type { HttpConfig } from '../backends/http/config.js';
+import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 
@@ -120,9 +121,11 @@ export const configSchema = z.strictObject({
   protected_users: z._default(z.array(userNameSchema), []),
   disable_account: z._default(disableAccountSchema, () => disableAccountSchema.parse({})),
   quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
+  /** The webhook palisade-notify posts to. Validated by its own schema (parseConfig), loaded only when this section exists. */
+  notify: z.optional(z.unknown()),
 });
 
-export type Config = Omit<z.infer<typeof configSchema>, 'http'> & { http?: HttpConfig | undefined };
+export type Config = Omit<z.infer<typeof configSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
 export type ConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
@@ -149,7 +152,7 @@ export function fileMode(path: string): number | undefined {
 
 /** Defaults only: what a host with no etc/palisade.yml runs with. */
 export function defaultConfig(): Config {
-  const { http: _none, ...defaults } = configSchema.parse({});
+  const { http: _http, notify: _notify, ...defaults } = configSchema.parse({});
   return defaults;
 }
 
@@ -213,16 +216,21 @@ function writeCache(cacheFile: string, cache: { path: string; stamp: string; raw
 export async function parseConfig(raw: unknown, origin: string): Promise<Config> {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(`${origin}: ${describeIssues(result.error)}`);
-  const { http, ...rest } = result.data;
-  if (http === undefined) return rest;
-  // The HTTP presets' schemas are large; hosts without an http: section never build them.
-  const { httpConfigSchema } = await import('../backends/http/config.js');
-  const parsed = httpConfigSchema.safeParse(http);
+  const { http, notify, ...rest } = result.data;
+  const config: Config = rest;
+  // The HTTP presets' and the webhook's schemas are large; hosts without those sections never build them.
+  if (http !== undefined) config.http = parseSection('http', (await import('../backends/http/config.js')).httpConfigSchema, http, origin);
+  if (notify !== undefined) config.notify = parseSection('notify', (await import('../commands/notify-config.js')).notifyConfigSchema, notify, origin);
+  return config;
+}
+
+function parseSection<T>(key: string, schema: z.ZodMiniType<T>, raw: unknown, origin: string): T {
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) issue.path.unshift('http');
+    for (const issue of parsed.error.issues) issue.path.unshift(key);
     throw new ConfigError(`${origin}: ${describeIssues(parsed.error)}`);
   }
-  return { ...rest, http: parsed.data };
+  return parsed.data;
 }
 
 /** "nftables.priority: expected number, received string; backend: ..." */

@@ -15,7 +15,7 @@ import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
 import { checkKeysLine, parseInput, parseReply, wazuhMessages } from './message.js';
-import { OptionsError, parseCommandOptions } from './options.js';
+import { looksLikeUrl, OptionsError, parseCommandOptions } from './options.js';
 import { LineReader } from './stdin.js';
 
 export const exitStatus = { ok: 0, failed: 1, invalidInput: 255 } as const;
@@ -58,12 +58,13 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   const first = reader.readLine();
   if (first.kind === 'eof') return refuse(wazuhMessages.cannotRead, 'stdin ended before a message arrived', exitStatus.invalidInput);
   if (first.kind === 'too-long') return refuse(wazuhMessages.invalidInput, 'the message is longer than 64 KiB', exitStatus.invalidInput);
+  const input = parseInput(first.text);
+  if (input.ok) hideUrlArgs(input.message.parameters.extra_args, log);
   // Wazuh logs the line with its newline, which leaves a blank line after it; the decoders expect that.
   log.plain(first.terminated ? `${first.text}\n` : first.text);
   const ignored = reader.discardBuffered();
   if (ignored > 0) log.warn({ event: 'ignored-input', bytes: ignored }, 'only the first line is the message; the rest was ignored');
 
-  const input = parseInput(first.text);
   if (!input.ok) return refuse(input.wazuhMessage, input.detail, exitStatus.invalidInput);
   const { message, verb } = input;
 
@@ -121,6 +122,18 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   }
   log.plain(wazuhMessages.ended);
   return exitStatus.ok;
+}
+
+/**
+ * A URL in <extra_args> is refused (options.ts), and may be a webhook's credential: it must not reach the log
+ * in the echoed line first, in whichever form the line spells it.
+ */
+function hideUrlArgs(extraArgs: readonly unknown[] | undefined, log: Logger): void {
+  for (const arg of extraArgs ?? []) {
+    if (typeof arg !== 'string' || !looksLikeUrl(arg)) continue;
+    const inJson = JSON.stringify(arg).slice(1, -1);
+    for (const form of [arg, inJson, inJson.replaceAll('/', '\\/')]) log.addSecret(form);
+  }
 }
 
 /**

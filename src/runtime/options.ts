@@ -30,6 +30,11 @@ export function optionFlag(key: keyof CommandOptions): string {
   return Object.entries(flags).find(([, spec]) => spec.key === key)?.[0] ?? key;
 }
 
+/** scheme://...: what a webhook URL pasted into <extra_args> (as wazuh-slack wants it) looks like. */
+export function looksLikeUrl(arg: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(arg);
+}
+
 export class OptionsError extends Error {
   override name = 'OptionsError';
 }
@@ -42,6 +47,11 @@ export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): 
     if (typeof arg !== 'string') throw new OptionsError(`extra_args[${i}] is not a string`);
     const [name, inlineValue] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const spec = flags[name];
+    if (looksLikeUrl(arg)) {
+      throw new OptionsError(
+        'a URL is refused here: execd\'s message, and so active-responses.log, carry <extra_args> verbatim, and a webhook URL is a credential; put it in a file readable by root only and name that file in etc/palisade.yml (notify.url_file)',
+      );
+    }
     if (!spec) {
       throw new OptionsError(`unknown option "${arg.slice(0, 64)}" in extra_args (known: ${Object.keys(flags).join(', ')})`);
     }

@@ -44,6 +44,7 @@ export function createInstall(options: { config?: string; commands?: readonly st
     'palisade-route-null',
     'palisade-disable-account',
     'palisade-quarantine',
+    'palisade-notify',
   ];
   for (const name of names) linkSync(distBinary, join(bin, name));
   const install = openInstall(root);

@@ -7,6 +7,9 @@
  * need an undici Agent (undici is bundled inside Node but not importable without the npm package) or
  * NODE_EXTRA_CA_CERTS, which works only at process start and widens trust for the whole process.
  * https.request takes `ca` per call, so http.ca_file pins trust for these requests alone, with no dependency.
+ *
+ * palisade-notify posts its webhooks through it too: the URL is then itself the credential, so the client names
+ * only its host in whatever it writes (secretUrl), and the command logs one record per outcome (recordRequests).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -14,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { version } from '../../version.js';
 import type { BackendContext } from '../backend.js';
 import { BackendError } from '../backend.js';
-import type { HttpConfig } from './config.js';
+import type { TransportLimits } from './transport.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -26,10 +29,17 @@ export interface HttpResponse {
   text: string;
 }
 
+/** The answer that ended a request, with what it took to get it. */
+export interface AnsweredRequest extends HttpResponse {
+  /** Tries it took, and milliseconds from the first try to this answer. */
+  attempts: number;
+  elapsedMs: number;
+}
+
 export interface RequestSpec {
   method: HttpMethod;
-  /** Path below http.url; build it with apiPath so that every value in it is encoded. */
-  path: string;
+  /** Path below the configured URL; build it with apiPath so that every value in it is encoded. Omitted: the URL itself, query included (a webhook). */
+  path?: string;
   query?: Record<string, string>;
   body?: unknown;
   /** What the request serves, for the log record: add, delete, lookup, list, refresh, flush. */
@@ -41,9 +51,20 @@ export interface RequestSpec {
   bodyMayBeText?: boolean;
 }
 
+/** What the client needs of a config section: an http: preset or the notify: section. */
+export type TransportConfig = TransportLimits & {
+  url: string;
+  /** Certificate verification off (http: only); warned about on every request. */
+  insecure?: boolean | undefined;
+};
+
 export interface ClientOptions {
-  config: HttpConfig;
-  ctx: BackendContext;
+  config: TransportConfig;
+  /** Who answers, in log records and errors: the http preset, or the webhook's format. */
+  label: string;
+  /** The config section the settings come from, named in the fixes errors suggest: http.budget, notify.ca_file. */
+  section: 'http' | 'notify';
+  ctx: Pick<BackendContext, 'log'>;
   /** Authorization and the like. Never copied into an error or a log record. */
   headers: Record<string, string>;
   /** The CA bundle from http.ca_file, already read. */
@@ -52,6 +73,19 @@ export interface ClientOptions {
   describeError: (body: unknown) => string | undefined;
   /** Every secret the headers are built from, so that an API echoing them back cannot put them in an error. */
   secrets: string[];
+  /** The URL is itself a credential (a Slack or Teams webhook): records and errors name its host, never its path or query. */
+  secretUrl?: boolean;
+  /** One http-request record per request (default). Off, the caller logs the outcome from the answer or the error. */
+  recordRequests?: boolean;
+}
+
+/** A request that failed for good. Its details, which the error record carries, add the last status, the tries and the time. */
+export class HttpRequestError extends BackendError {
+  declare readonly details: { tool: string; stderr: string; status: number | null; attempts: number; elapsed_ms: number };
+
+  constructor(message: string, details: HttpRequestError['details']) {
+    super(message, details);
+  }
 }
 
 /** Larger answers are not what these APIs send; reading on would only cost memory. */
@@ -94,7 +128,7 @@ export function apiPath(parts: TemplateStringsArray, ...values: Array<string | n
 }
 
 export class HttpClient {
-  private readonly config: HttpConfig;
+  private readonly config: TransportConfig;
   private readonly deadline: number;
   private readonly base: URL;
 
@@ -106,19 +140,19 @@ export class HttpClient {
   }
 
   /** One logical request, retried as the config allows; answers 2xx (or accepted) or throws a BackendError. */
-  async request(spec: RequestSpec): Promise<HttpResponse> {
+  async request(spec: RequestSpec): Promise<AnsweredRequest> {
     const started = Date.now();
     const retried: string[] = [];
     if (this.config.insecure) {
       this.options.ctx.log.warn(
-        { event: 'tls-verification-off', preset: this.config.preset, host: this.base.host },
-        'http.insecure is set: the certificate of this API is not checked, anyone on the path can impersonate it',
+        { event: 'tls-verification-off', preset: this.options.label, host: this.base.host },
+        `${this.options.section}.insecure is set: the certificate of this API is not checked, anyone on the path can impersonate it`,
       );
     }
     for (let attempt = 1; ; attempt++) {
       const remaining = this.deadline - Date.now();
       if (remaining <= 0) {
-        throw this.failure(spec, attempt - 1, started, undefined, `the invocation's http.budget of ${this.config.budget} s is spent${retried.length > 0 ? ` (after ${retried.join(', ')})` : ''}`);
+        throw this.failure(spec, attempt - 1, started, undefined, `the invocation's ${this.options.section}.budget of ${this.config.budget} s is spent${retried.length > 0 ? ` (after ${retried.join(', ')})` : ''}`);
       }
       const timeoutMs = Math.min(this.config.timeout * 1000, remaining);
       let response: HttpResponse | undefined;
@@ -138,7 +172,7 @@ export class HttpClient {
             throw this.failure(spec, attempt, started, response.status, `answered with a body that is not JSON: ${this.snippet(response.text)}`);
           }
           this.record('info', spec, attempt, started, response.status, retried);
-          return response;
+          return { ...response, attempts: attempt, elapsedMs: Date.now() - started };
         }
         problem = this.describeStatus(response);
         retryable = response.status === 429 || response.status >= 500;
@@ -153,14 +187,14 @@ export class HttpClient {
       const left = this.deadline - Date.now();
       if (delay >= left) {
         const asked = waitMs !== undefined ? `the API asks to wait ${Math.ceil(delay / 1000)} s` : 'no time is left for another try';
-        throw this.failure(spec, attempt, started, response?.status, `${problem!}; ${asked}, beyond the ${Math.max(0, Math.floor(left / 1000))} s left of http.budget`);
+        throw this.failure(spec, attempt, started, response?.status, `${problem!}; ${asked}, beyond the ${Math.max(0, Math.floor(left / 1000))} s left of ${this.options.section}.budget`);
       }
       await sleep(delay);
     }
   }
 
   private send(spec: RequestSpec, timeoutMs: number): Promise<HttpResponse> {
-    const url = new URL(this.base.pathname.replace(/\/$/, '') + spec.path, this.base);
+    const url = spec.path === undefined ? new URL(this.base) : new URL(this.base.pathname.replace(/\/$/, '') + spec.path, this.base);
     for (const [key, value] of Object.entries(spec.query ?? {})) url.searchParams.set(key, value);
     const payload = spec.body === undefined ? undefined : Buffer.from(JSON.stringify(spec.body));
     const headers: Record<string, string> = {
@@ -217,14 +251,15 @@ export class HttpClient {
   private describeTransport(error: unknown, timeoutMs: number): { problem: string; retryable: boolean } {
     const host = this.base.host;
     if (error instanceof RequestTimeout) {
-      return { problem: `no answer from ${host} within ${(timeoutMs / 1000).toFixed(1)} s (http.timeout)`, retryable: true };
+      return { problem: `no answer from ${host} within ${(timeoutMs / 1000).toFixed(1)} s (${this.options.section}.timeout)`, retryable: true };
     }
     if (error instanceof BodyTooLarge) return { problem: `${host}: ${error.message}`, retryable: false };
     const { code = '', message } = error as NodeJS.ErrnoException;
     if (certificateCodes.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+      const caFile = `${this.options.section}.ca_file`;
       const fix = this.config.ca_file !== undefined
-        ? `http.ca_file (${this.config.ca_file}) does not hold the CA that signed it`
-        : 'set http.ca_file to the PEM of the CA that signed it';
+        ? `${caFile} (${this.config.ca_file}) does not hold the CA that signed it`
+        : `set ${caFile} to the PEM of the CA that signed it`;
       return { problem: `TLS: the certificate of ${host} cannot be trusted (${code}: ${message}); ${fix}`, retryable: false };
     }
     return { problem: `cannot reach ${host}: ${code || 'error'} ${message}`.trim(), retryable: transientCodes.has(code) || code === '' };
@@ -239,22 +274,35 @@ export class HttpClient {
     return `HTTP ${response.status}: ${this.scrub(words)}${hint}`;
   }
 
-  private failure(spec: RequestSpec, attempts: number, started: number, status: number | undefined, problem: string): BackendError {
-    const message = `${this.config.preset}: ${spec.verb}${spec.address ? ` ${spec.address}` : ''} failed (${spec.method} ${spec.path}): ${this.scrub(problem)}`;
+  private failure(spec: RequestSpec, attempts: number, started: number, status: number | undefined, problem: string): HttpRequestError {
+    const message = `${this.options.label}: ${spec.verb}${spec.address ? ` ${spec.address}` : ''} failed (${spec.method} ${this.target(spec)}): ${this.scrub(problem)}`;
     this.record('error', spec, attempts, started, status, [], message);
-    return new BackendError(message, { tool: `https:${this.config.preset}`, stderr: this.scrub(problem) });
+    return new HttpRequestError(message, {
+      tool: `https:${this.options.label}`,
+      stderr: this.scrub(problem),
+      status: status ?? null,
+      attempts,
+      elapsed_ms: Date.now() - started,
+    });
+  }
+
+  /** What a record or an error may say the request went to: its path below the URL, or only the host of a secret URL. */
+  private target(spec: RequestSpec): string {
+    if (this.options.secretUrl) return this.base.host;
+    return spec.path ?? this.base.pathname;
   }
 
   /** The one record per request: what, to whom, how it ended, how many tries, how long. */
   private record(level: 'info' | 'error', spec: RequestSpec, attempts: number, started: number, status: number | undefined, retried: string[], message?: string) {
+    if (this.options.recordRequests === false) return;
     this.options.ctx.log[level](
       {
         event: 'http-request',
-        preset: this.config.preset,
+        preset: this.options.label,
         verb: spec.verb,
         ...(spec.address !== undefined ? { address: spec.address } : {}),
         method: spec.method,
-        path: spec.path,
+        ...(this.options.secretUrl ? { host: this.base.host } : { path: this.target(spec) }),
         status: status ?? null,
         attempts,
         elapsed_ms: Date.now() - started,
@@ -298,6 +346,17 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
 function backoffMs(attempt: number): number {
   const ceiling = Math.min(backoffCapMs, backoffBaseMs * 2 ** (attempt - 1));
   return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/** The usual places REST APIs put their words: message, error, detail, errors[0].message, error.message (Azure, Teams Workflows). */
+export function usualErrorMessage(body: unknown): string | undefined {
+  if (typeof body === 'string') return body;
+  const record = (body ?? {}) as { message?: unknown; error?: unknown; detail?: unknown; errors?: Array<{ message?: unknown }> };
+  const nested = (record.error ?? {}) as { message?: unknown };
+  for (const candidate of [record.message, record.error, record.detail, record.errors?.[0]?.message, nested.message]) {
+    if (typeof candidate === 'string') return candidate;
+  }
+  return undefined;
 }
 
 /** Reads a dotted path (data.rules) out of a JSON value. */

@@ -47,6 +47,8 @@ export function createCloudflarePreset(config: CloudflareConfig, ctx: BackendCon
   const token = resolveSecret({ file: config.token_file, inline: config.token, fileOption: 'token_file', inlineOption: 'token' }, ctx);
   const client = new HttpClient({
     config,
+    label: config.preset,
+    section: 'http',
     ctx,
     headers: { authorization: `Bearer ${token}` },
     ca: readCaFile(config.ca_file),

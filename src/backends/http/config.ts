@@ -6,8 +6,8 @@
  * numbers of seconds: sub-second timeouts are legitimate for an API on the local network.
  */
 import { hostname } from 'node:os';
-import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
+import { absolutePathSchema, transportLimitsShape } from './transport.js';
 
 /** Placeholders a path or body template may use: values Palisade validated itself, encoded where they land. */
 export const requestPlaceholders = ['address', 'duration', 'reason'] as const;
@@ -62,8 +62,6 @@ const requestTemplateSchema = z.strictObject({
 /** A dotted path into a JSON response: data.rules, source.ip. */
 const jsonPathSchema = z.string().check(z.regex(/^[A-Za-z0-9_@$-]+(\.[A-Za-z0-9_@$-]+)*$/, 'must be a dotted field path such as data.rules'));
 
-const absolutePathSchema = z.string().check(z.refine(isAbsolute, 'must be an absolute path'));
-
 const httpsUrlSchema = z.url({ protocol: /^https$/, error: 'must be an https:// URL (credentials must not cross the network in clear)' }).check(
   z.refine((text) => {
     const url = new URL(text);
@@ -75,7 +73,6 @@ const httpsUrlSchema = z.url({ protocol: /^https$/, error: 'must be an https:// 
 const reasonSchema = z.string().check(z.minLength(1), z.maxLength(120), z.regex(/^[\x20-\x7e]+$/, 'must be printable ASCII on one line'));
 
 const pattern = (regex: RegExp, message: string) => z.string().check(z.regex(regex, message));
-const numberBetween = (min: number, max: number) => z.number().check(z.gt(min), z.lte(max));
 const statusList = z.array(z.int().check(z.gte(200), z.lte(599)));
 const nonEmpty = () => z.string().check(z.minLength(1));
 
@@ -85,14 +82,7 @@ function defaultOwner(): string {
 
 /** What every preset shares: transport, patience, and how our rules are marked. */
 const transportShape = {
-  /** Seconds one request may take, connection included. */
-  timeout: z._default(numberBetween(0, 120), 5),
-  /** Seconds the whole invocation may spend on the API, retries included; below execd's patience. */
-  budget: z._default(numberBetween(0, 600), 20),
-  /** Tries per request when the API answers 429 or 5xx or the connection fails. */
-  max_attempts: z._default(z.int().check(z.gte(1), z.lte(10)), 3),
-  /** PEM file of the CA that signed the appliance's certificate; trusted instead of the system store. */
-  ca_file: z.optional(absolutePathSchema),
+  ...transportLimitsShape,
   /** Turns certificate verification off. Never implied by anything else, and logged as a warning on every call. */
   insecure: z._default(z.boolean(), false),
   /** Names this host in the marker on every rule, so hosts sharing one firewall never remove each other's rules. */

@@ -12,7 +12,7 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { HttpClient, pick } from './client.js';
+import { HttpClient, pick, usualErrorMessage } from './client.js';
 import { isOurs, type PresetConfig, ruleNote } from './config.js';
 import type { PresetBackend } from './index.js';
 import { readCaFile, resolveSecret } from './secrets.js';
@@ -24,7 +24,16 @@ type Values = { address: string; duration: number; reason: string };
 export function createGenericPreset(config: GenericConfig, ctx: BackendContext): PresetBackend {
   const token = resolveSecret({ file: config.token_file, inline: config.token, fileOption: 'token_file', inlineOption: 'token' }, ctx);
   const headers = Object.fromEntries(Object.entries(config.headers).map(([name, value]) => [name, value.replaceAll('{token}', token)]));
-  const client = new HttpClient({ config, ctx, headers, ca: readCaFile(config.ca_file), describeError: genericMessage, secrets: [token] });
+  const client = new HttpClient({
+    config,
+    label: config.preset,
+    section: 'http',
+    ctx,
+    headers,
+    ca: readCaFile(config.ca_file),
+    describeError: usualErrorMessage,
+    secrets: [token],
+  });
 
   const values = (block: Block, ttl: number): Values => ({ address: block.address, duration: ttl, reason: ruleNote(config, block.address) });
 
@@ -104,14 +113,4 @@ export function renderBody(template: unknown, values: Values): unknown {
     return Object.fromEntries(Object.entries(template).map(([key, item]) => [key, renderBody(item, values)]));
   }
   return template;
-}
-
-/** The usual places REST APIs put their words: message, error, detail, errors[0].message. */
-function genericMessage(body: unknown): string | undefined {
-  if (typeof body === 'string') return body;
-  const record = (body ?? {}) as { message?: unknown; error?: unknown; detail?: unknown; errors?: Array<{ message?: unknown }> };
-  for (const candidate of [record.message, record.error, record.detail, record.errors?.[0]?.message]) {
-    if (typeof candidate === 'string') return candidate;
-  }
-  return undefined;
 }

@@ -41,6 +41,8 @@ export function createMikrotikPreset(config: MikrotikConfig, ctx: BackendContext
   const password = resolveSecret({ file: config.secret_file, inline: config.secret, fileOption: 'secret_file', inlineOption: 'secret' }, ctx);
   const client = new HttpClient({
     config,
+    label: config.preset,
+    section: 'http',
     ctx,
     headers: { authorization: basicAuthorization(config.username, password, ctx) },
     ca: readCaFile(config.ca_file),

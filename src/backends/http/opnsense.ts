@@ -27,6 +27,8 @@ export function createOpnsensePreset(config: OpnsenseConfig, ctx: BackendContext
   const { key, secret } = credentials(config, ctx);
   const client = new HttpClient({
     config,
+    label: config.preset,
+    section: 'http',
     ctx,
     headers: { authorization: basicAuthorization(key, secret, ctx) },
     ca: readCaFile(config.ca_file),

@@ -1,7 +1,7 @@
 /**
- * Credentials for the HTTP presets. They come from a file only root can read, or from the config file when
- * that file is itself private; never from extra_args, which Wazuh writes to active-responses.log verbatim.
- * Each value is handed to the logger's scrubber the moment it is read.
+ * Credentials for the HTTP presets and the notify webhook. They come from a file only root can read, or from the
+ * config file when that file is itself private; never from extra_args, which Wazuh writes to active-responses.log
+ * verbatim. Each value is handed to the logger's scrubber the moment it is read.
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { BackendContext } from '../backend.js';
@@ -9,6 +9,12 @@ import { BackendError } from '../backend.js';
 
 /** Below this the logger cannot scrub a value (it would redact every short word), so it cannot be kept out of the log. */
 const minimumSecretLength = 4;
+
+/** What reading a secret needs: the logger to register it with, and whether the config file is private. */
+type SecretContext = Pick<BackendContext, 'log' | 'configFileMode'>;
+
+/** The config section a secret's keys live in, for messages that name the key to fix: http.token_file, notify.url_file. */
+type Section = 'http' | 'notify';
 
 function refuse(message: string): BackendError {
   return new BackendError(message, { tool: 'palisade' });
@@ -19,19 +25,19 @@ function describeMode(mode: number): string {
 }
 
 /** The trimmed content of a secret file, after checking that nobody but its owner can read or change it. */
-export function readSecretFile(path: string, option: string, ctx: BackendContext): string {
+export function readSecretFile(path: string, option: string, ctx: SecretContext, section: Section = 'http'): string {
   let mode: number;
   try {
     const stat = statSync(path);
-    if (!stat.isFile()) throw refuse(`http.${option} ${path} is not a regular file`);
+    if (!stat.isFile()) throw refuse(`${section}.${option} ${path} is not a regular file`);
     mode = stat.mode;
   } catch (error) {
     if (error instanceof BackendError) throw error;
-    throw refuse(`cannot read http.${option} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw refuse(`cannot read ${section}.${option} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   if ((mode & 0o077) !== 0) {
     throw refuse(
-      `http.${option} ${path} is open to group or others (mode ${describeMode(mode)}); refusing to use a secret others can read: run chmod 600 ${path}`,
+      `${section}.${option} ${path} is open to group or others (mode ${describeMode(mode)}); refusing to use a secret others can read: run chmod 600 ${path}`,
     );
   }
   const text = readFileSync(path, 'utf8').trim();
@@ -40,15 +46,15 @@ export function readSecretFile(path: string, option: string, ctx: BackendContext
 }
 
 /** The secret written in the config itself, accepted only when the config file is private. */
-export function inlineSecret(value: string, option: string, fileOption: string, ctx: BackendContext): string {
+export function inlineSecret(value: string, option: string, fileOption: string, ctx: SecretContext, section: Section = 'http'): string {
   ctx.log.addSecret(value);
   const mode = ctx.configFileMode;
   if (mode === undefined) {
-    throw refuse(`http.${option} is written in the config, but the config file's permissions are unknown; move it to http.${fileOption} (mode 0600)`);
+    throw refuse(`${section}.${option} is written in the config, but the config file's permissions are unknown; move it to ${section}.${fileOption} (mode 0600)`);
   }
   if ((mode & 0o077) !== 0) {
     throw refuse(
-      `http.${option} is written in a config file open to group or others (mode ${describeMode(mode)}); chmod 600 the config file or move the secret to http.${fileOption}`,
+      `${section}.${option} is written in a config file open to group or others (mode ${describeMode(mode)}); chmod 600 the config file or move the secret to ${section}.${fileOption}`,
     );
   }
   return value;
@@ -56,14 +62,15 @@ export function inlineSecret(value: string, option: string, fileOption: string, 
 
 /** One value from a file or the config: registered as a secret, one line, long enough to be scrubbed. */
 export function resolveSecret(
-  source: { file: string | undefined; inline: string | undefined; fileOption: string; inlineOption: string },
-  ctx: BackendContext,
+  source: { file: string | undefined; inline: string | undefined; fileOption: string; inlineOption: string; section?: Section },
+  ctx: SecretContext,
 ): string {
+  const section = source.section ?? 'http';
   const value =
     source.file !== undefined
-      ? readSecretFile(source.file, source.fileOption, ctx)
-      : inlineSecret(source.inline ?? '', source.inlineOption, source.fileOption, ctx);
-  checkSecret(value, source.file !== undefined ? `http.${source.fileOption} ${source.file}` : `http.${source.inlineOption}`);
+      ? readSecretFile(source.file, source.fileOption, ctx, section)
+      : inlineSecret(source.inline ?? '', source.inlineOption, source.fileOption, ctx, section);
+  checkSecret(value, source.file !== undefined ? `${section}.${source.fileOption} ${source.file}` : `${section}.${source.inlineOption}`);
   return value;
 }
 
@@ -73,21 +80,21 @@ export function checkSecret(value: string, origin: string): void {
 }
 
 /** HTTP Basic for user:secret; the encoded form is registered too, since that is what travels. */
-export function basicAuthorization(user: string, secret: string, ctx: BackendContext): string {
+export function basicAuthorization(user: string, secret: string, ctx: SecretContext): string {
   const encoded = Buffer.from(`${user}:${secret}`).toString('base64');
   ctx.log.addSecret(encoded);
   return `Basic ${encoded}`;
 }
 
-/** The CA bundle of http.ca_file; public material, but a missing or empty file is a config error worth naming. */
-export function readCaFile(path: string | undefined): string | undefined {
+/** The CA bundle of ca_file; public material, but a missing or empty file is a config error worth naming. */
+export function readCaFile(path: string | undefined, section: Section = 'http'): string | undefined {
   if (path === undefined) return undefined;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw refuse(`cannot read http.ca_file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw refuse(`cannot read ${section}.ca_file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw refuse(`http.ca_file ${path} holds no PEM certificate`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw refuse(`${section}.ca_file ${path} holds no PEM certificate`);
   return text;
 }
