@@ -83,6 +83,10 @@ function expectInstalledLayout(pkg: PackageRoot) {
   expect(realpathSync(pkg.at('/usr/sbin/palisade'))).toBe(realpathSync(binary));
   expect(readFileSync(pkg.at('/usr/share/palisade/wazuh/palisade_rules.xml'), 'utf8')).toBe(rulesXml);
   expect(readFileSync(pkg.at('/usr/share/palisade/wazuh/ossec.conf.xml'), 'utf8')).toBe(ossecConfXml);
+  // The units that put blocks back after a reboot or a firewall reload.
+  for (const unit of ['palisade-reconcile.service', 'palisade-recheck.service', 'palisade-recheck.timer']) {
+    expect(readFileSync(pkg.at(`/usr/lib/systemd/system/${unit}`), 'utf8')).toBe(readFileSync(join(repoRoot, 'packaging/systemd', unit), 'utf8'));
+  }
 }
 
 /**

@@ -36,6 +36,28 @@ palisade_set_permissions() {
   fi
 }
 
+# The reconcile units (packaging/systemd) only on a host running systemd, never inside a throwaway root
+# (dpkg --root sets DPKG_ROOT; rpm --root chroots, where / is not PID 1's root).
+palisade_systemd_usable() {
+  [ -d /run/systemd/system ] && [ -z "${DPKG_ROOT:-}" ] && command -v systemctl >/dev/null 2>&1 &&
+    [ "$(stat -Lc %d:%i / 2>/dev/null)" = "$(stat -Lc %d:%i /proc/1/root 2>/dev/null)" ]
+}
+
+# After install or upgrade: reconcile at boot and after firewall reloads, recheck every 10 minutes.
+palisade_enable_units() {
+  palisade_systemd_usable || return 0
+  systemctl daemon-reload || true
+  systemctl enable palisade-reconcile.service palisade-recheck.timer >/dev/null 2>&1 ||
+    echo "palisade: could not enable palisade-reconcile.service and palisade-recheck.timer; run: systemctl enable --now palisade-recheck.timer" >&2
+  systemctl start palisade-recheck.timer >/dev/null 2>&1 || true
+}
+
+# On removal, before the firewall is cleared: a unit must not put blocks back behind the package's back.
+palisade_disable_units() {
+  palisade_systemd_usable || return 0
+  systemctl disable --now palisade-recheck.timer palisade-reconcile.service >/dev/null 2>&1 || true
+}
+
 # On removal only, never on upgrade: an upgrade must leave live blocks in place, and execd will still send
 # their deletes. Removal takes everything of ours out of the kernel, so no block outlives the package.
 palisade_remove_firewall() {
