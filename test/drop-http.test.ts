@@ -38,6 +38,10 @@ describe('palisade-http-drop through execd', () => {
     expect(run.decision).toBe('continue');
     expect(run.exitCode).toBe(0);
     expect(held()).toEqual(['198.51.100.61']);
+    // The rule says why, from the alert, with Palisade's marker and the address.
+    expect((server.rules() as Array<{ reason: string }>)[0]!.reason).toMatch(
+      /^palisade:\S+: rule 31151: Multiple web server 400 error codes from same source ip\. \[198\.51\.100\.61\]$/,
+    );
     expect(install.logRecords().find((record) => record.event === 'blocked')).toMatchObject({ backend: 'http', address: '198.51.100.61' });
 
     const again = await execd.add('palisade-http-drop', alert('198.51.100.61'));

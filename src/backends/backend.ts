@@ -52,6 +52,11 @@ export interface BackendContext {
    */
   restorable(): ActiveBlock[];
   /**
+   * Why this invocation blocks ("rule 5712: sshd: brute force ..."), for firewalls that keep a note with each
+   * rule (HTTP APIs). Free text from the alert: a backend must sanitise it for its own format.
+   */
+  note?: string | undefined;
+  /**
    * Permission bits of the config file the config came from (stat mode & 0o7777), undefined when unknown or
    * when there was no file. A backend accepts a secret written in the config only when this says the file is
    * private; unknown counts as not private.

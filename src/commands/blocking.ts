@@ -27,6 +27,12 @@ export interface BlockingEnv {
 
 export type BlockReason = StateEntry['reason'];
 
+/** "rule 5712: sshd: brute force trying to get access to the system." — the note a firewall keeps, if any. */
+export function reasonNote(reason: BlockReason): string | undefined {
+  if (!reason?.ruleId && !reason?.description) return undefined;
+  return [reason.ruleId ? `rule ${reason.ruleId}` : undefined, reason.description].filter(Boolean).join(': ');
+}
+
 /** `backend:` of the config, with auto resolved to what this host has; a pinned name or an option wins. */
 export function resolveBackend(config: Config, chosen?: BackendName): BackendName {
   return chosen ?? (config.backend === 'auto' ? detectBackend() : config.backend);
@@ -38,10 +44,10 @@ export function openStateStore(env: BlockingEnv): StateStore {
   );
 }
 
-export function openBackend(env: BlockingEnv, name: BackendName, state: StateStore, options: { reject?: boolean } = {}): Promise<Backend> {
+export function openBackend(env: BlockingEnv, name: BackendName, state: StateStore, options: { reject?: boolean; note?: string | undefined } = {}): Promise<Backend> {
   const config = options.reject ? { ...env.config, action: 'reject' as const } : env.config;
   // Read only when the backend finds its tables gone: the add path never lists the state.
-  return loadBackend(name, { config, configFileMode: env.configFileMode, log: env.log, restorable: () => state.active(name) });
+  return loadBackend(name, { config, configFileMode: env.configFileMode, log: env.log, restorable: () => state.active(name), note: options.note });
 }
 
 export interface BlockRequest {

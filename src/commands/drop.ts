@@ -12,6 +12,7 @@ import {
   logUnblock,
   openBackend,
   openStateStore,
+  reasonNote,
   recordBlock,
   removeBlock,
   resolveBackend,
@@ -32,7 +33,7 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     const rule = ruleOf(ctx.alert);
     const state = openStateStore(ctx);
     const outcome = await state.locked(ctx.config.lock_timeout, async () => {
-      const backend = await openBackend(ctx, backendName, state, { reject: ctx.options.reject });
+      const backend = await openBackend(ctx, backendName, state, { reject: ctx.options.reject, note: reasonNote(rule) });
       return recordBlock(ctx, state, backend, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb);
     });
     const event = verb === 'add' ? 'blocked' : 'refreshed';

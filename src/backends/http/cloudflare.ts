@@ -102,7 +102,7 @@ export function createCloudflarePreset(config: CloudflareConfig, ctx: BackendCon
     const response = await client.request({
       method: 'POST',
       path: rulesPath,
-      body: { mode: 'block', configuration: configurationFor(block), notes: ruleNote(config, block.address) },
+      body: { mode: 'block', configuration: configurationFor(block), notes: ruleNote(config, block.address, ctx.note) },
       verb,
       address: block.address,
       accept: isDuplicate,

@@ -212,9 +212,14 @@ export function ownershipMarker(config: HttpConfig): string {
   return `palisade:${config.owner}:`;
 }
 
-/** The note stored with a rule. The address at the end lets an API that can only search notes find it. */
-export function ruleNote(config: HttpConfig, address: string): string {
-  return `${ownershipMarker(config)} ${config.reason} [${address}]`;
+/**
+ * The note stored with a rule: our marker, why (the alert's rule when known, else config `reason`), and the
+ * address at the end, so that an API that can only search notes finds it. Alert text is reduced to printable
+ * ASCII on one line and cut to the same 120 characters as `reason`.
+ */
+export function ruleNote(config: HttpConfig, address: string, note?: string): string {
+  const why = note?.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 120);
+  return `${ownershipMarker(config)} ${why || config.reason} [${address}]`;
 }
 
 export function isOurs(config: HttpConfig, note: unknown): boolean {

@@ -35,7 +35,7 @@ export function createGenericPreset(config: GenericConfig, ctx: BackendContext):
     secrets: [token],
   });
 
-  const values = (block: Block, ttl: number): Values => ({ address: block.address, duration: ttl, reason: ruleNote(config, block.address) });
+  const values = (block: Block, ttl: number): Values => ({ address: block.address, duration: ttl, reason: ruleNote(config, block.address, ctx.note) });
 
   function send(template: RequestTemplate, block: Block, ttl: number, verb: string, accepted: number[]) {
     const filled = values(block, ttl);

@@ -88,7 +88,7 @@ export function createMikrotikPreset(config: MikrotikConfig, ctx: BackendContext
     const response = await client.request({
       method: 'PUT',
       path: listPath[block.family],
-      body: { list: config.list, address: entryAddress(block), timeout: routerosTimeout(ttl), comment: ruleNote(config, block.address) },
+      body: { list: config.list, address: entryAddress(block), timeout: routerosTimeout(ttl), comment: ruleNote(config, block.address, ctx.note) },
       verb,
       address: block.address,
       accept: isDuplicate,
