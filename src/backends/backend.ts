@@ -18,8 +18,13 @@ export interface ActiveBlock extends Block {
 }
 
 export interface AddOutcome {
-  /** "present" when the firewall already held the block: the call still succeeded. */
-  result: 'added' | 'present';
+  /**
+   * "present" when the firewall already held the block: the call still succeeded. "skipped" when the
+   * backend must leave this address alone (a route to it that someone else made): nothing changed, and
+   * `reason` says why.
+   */
+  result: 'added' | 'present' | 'skipped';
+  reason?: string | undefined;
   /** Blocks re-applied from the state file because the backend found its tables missing. */
   restored: number;
   backendData?: Record<string, string> | undefined;
@@ -82,8 +87,19 @@ export interface Backend {
   flush(): Promise<void>;
 }
 
-export const backendNames = ['nftables', 'ipset', 'iptables', 'http', 'dry-run'] as const;
+/** The firewalls: what `backend:` and `--backend` choose from, and where palisade-drop's delete looks. */
+export const firewallBackendNames = ['nftables', 'ipset', 'iptables', 'http', 'dry-run'] as const;
+/**
+ * The mechanisms that are one command's own: chosen by that command's name, never by `backend:`, auto or
+ * palisade-drop, so a palisade-drop delete never lifts a hosts.deny line nor the reverse.
+ */
+export const commandBackends = { 'hosts-deny': 'palisade-host-deny', 'null-route': 'palisade-route-null' } as const;
+export const backendNames = [...firewallBackendNames, 'hosts-deny', 'null-route'] as const;
 export type BackendName = (typeof backendNames)[number];
+
+export function isCommandBackend(name: BackendName): name is keyof typeof commandBackends {
+  return name in commandBackends;
+}
 
 export class BackendError extends Error {
   constructor(

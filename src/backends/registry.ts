@@ -16,6 +16,10 @@ export async function loadBackend(name: BackendName, ctx: BackendContext): Promi
       return (await import('./nftables.js')).createNftablesBackend(ctx);
     case 'http':
       return (await import('./http/index.js')).createHttpBackend(ctx);
+    case 'hosts-deny':
+      return (await import('./hosts-deny.js')).createHostsDenyBackend(ctx);
+    case 'null-route':
+      return (await import('./null-route.js')).createNullRouteBackend(ctx);
     default:
       throw new Error(`backend "${name}" is not available in this build`);
   }

@@ -81,6 +81,8 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
   }
 
   logBlock(env, 'blocked', { block, backend: backendName, outcome: done.outcome, ttl, rule: reason }, by ? { operator: by } : {});
+  // Left alone (a route someone else made): asked to block, so not a success.
+  if (done.outcome.result === 'skipped') throw new CliFailure(describeBlock('blocked', block, backendName, done.outcome, ttl));
   if (ctx.out.json) {
     ctx.out.document({
       ok: true,

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
+import { routeProtocol } from '../backends/null-route.js';
 import { commandNames } from '../commands/index.js';
 import { ConfigError, configPath, type Config } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
@@ -220,6 +221,7 @@ async function checkBackends(doctor: Doctor): Promise<Finding[]> {
     nftables: [['nft', 'list', 'tables']],
     ipset: [['ipset', 'list', '-n'], ['iptables', '-w', '5', '-S', 'INPUT']],
     iptables: [['iptables', '-w', '5', '-S', 'INPUT'], ['ip6tables', '-w', '5', '-S', 'INPUT']],
+    'null-route': [['ip', 'route', 'show', 'proto', routeProtocol], ['ip', '-6', 'route', 'show', 'proto', routeProtocol]],
   };
   for (const backend of backendsInUse(doctor.entries, choice)) {
     if (backend === 'http' && !config.http) found.push(finding('backend', 'fail', 'backend http has no http: section in palisade.yml', 'add http: (preset, url, credentials) to palisade.yml'));

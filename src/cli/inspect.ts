@@ -28,11 +28,15 @@ export function explainBackend(config: Config): BackendChoice {
   }
 }
 
-/** The backends holding state entries, and the configured one (a firewall may hold blocks the state lost). */
+/**
+ * The backends holding state entries, and the configured one (a firewall may hold blocks the state lost);
+ * `only` when the operator names one, in use or not (lines or routes of ours the state has lost).
+ */
 export function backendsInUse(entries: readonly StateEntry[], choice: BackendChoice, only?: BackendName): BackendName[] {
+  if (only !== undefined) return [only];
   const names = new Set<BackendName>(entries.map((entry) => entry.backend));
   if (choice.backend) names.add(choice.backend);
-  return [...names].filter((name) => only === undefined || name === only).sort();
+  return [...names].sort();
 }
 
 export interface FirewallView {

@@ -32,6 +32,8 @@ export interface ReconcileReport {
   expiredInFirewall: number;
   /** Firewall blocks no state entry accounts for, removed. */
   removedUnknown: string[];
+  /** Lost blocks that could not be put back because something else now holds the address (a route of someone else's): forgotten. */
+  leftAlone: string[];
   error?: string;
 }
 
@@ -45,7 +47,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const backends = backendsInUse(entries, explainBackend(env.config), options.backend);
     const reports: ReconcileReport[] = [];
     for (const backend of backends) {
-      const report: ReconcileReport = { backend, active: 0, recreated: false, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [] };
+      const report: ReconcileReport = { backend, active: 0, recreated: false, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [], leftAlone: [] };
       reports.push(report);
       try {
         await reconcileBackend(report, entries.filter((entry) => entry.backend === backend), now);
@@ -63,7 +65,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const record = { event: 'reconciled', ...report, took_ms: tookMs };
     if (report.error) env.log.error({ ...record, event: 'error', reason: report.error });
     else if (lost) env.log.warn(record, 'blocks were missing from the firewall and were put back');
-    else if (report.expired + report.expiredInFirewall + report.removedUnknown.length > 0) env.log.info(record);
+    else if (report.expired + report.expiredInFirewall + report.removedUnknown.length + report.leftAlone.length > 0) env.log.info(record);
   }
 
   const failed = reports.filter((report) => report.error);
@@ -94,8 +96,14 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     }
     for (const entry of active) {
       if (held.has(entry.address)) continue;
-      await backend.add(blockOf(entry), Math.max(1, entry.expiresAt - now));
-      report.readded += 1;
+      const outcome = await backend.add(blockOf(entry), Math.max(1, entry.expiresAt - now));
+      if (outcome.result !== 'skipped') {
+        report.readded += 1;
+        continue;
+      }
+      // Not ours to put back any more; its delete from execd will find nothing to do.
+      state.remove(entry);
+      report.leftAlone.push(entry.address);
     }
     const known = new Set(entries.map((entry) => entry.address));
     for (const [address, block] of held) {
@@ -103,9 +111,11 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
       await backend.delete(block);
       report.removedUnknown.push(address);
     }
-    report.active = active.length;
+    report.active = active.length - report.leftAlone.length;
   }
 }
+
+const firstFew = (addresses: readonly string[]) => `${addresses.slice(0, 5).join(', ')}${addresses.length > 5 ? ', ...' : ''}`;
 
 function describe(ctx: CliContext, report: ReconcileReport): string {
   const { paint } = ctx.out;
@@ -116,7 +126,8 @@ function describe(ctx: CliContext, report: ReconcileReport): string {
     report.readded > 0 && `put back ${report.readded} missing block(s)`,
     report.expired > 0 && `removed ${report.expired} expired entr${report.expired === 1 ? 'y' : 'ies'} from the state` +
       (report.expiredInFirewall > 0 ? ` (${report.expiredInFirewall} still in the firewall, now removed)` : ''),
-    report.removedUnknown.length > 0 && `removed ${report.removedUnknown.length} block(s) the state does not know (${report.removedUnknown.slice(0, 5).join(', ')}${report.removedUnknown.length > 5 ? ', ...' : ''})`,
+    report.leftAlone.length > 0 && `forgot ${report.leftAlone.length} lost block(s) whose address something else now holds, left alone (${firstFew(report.leftAlone)})`,
+    report.removedUnknown.length > 0 && `removed ${report.removedUnknown.length} block(s) the state does not know (${firstFew(report.removedUnknown)})`,
   ].filter((change): change is string => typeof change === 'string');
   const summary = `${report.active} active block(s)`;
   if (changes.length === 0) return `${report.backend}: ${paint('ok', 'in order')}, ${summary}; nothing changed`;

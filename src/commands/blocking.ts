@@ -6,7 +6,7 @@
  * The callers hold the state lock around recordBlock/removeBlock, so the firewall and the state files
  * agree whenever the lock is free.
  */
-import { backendNames, type AddOutcome, type Backend, type BackendName, type Block, type DeleteOutcome } from '../backends/backend.js';
+import { backendNames, firewallBackendNames, type AddOutcome, type Backend, type BackendName, type Block, type DeleteOutcome } from '../backends/backend.js';
 import { detectBackend } from '../backends/detect.js';
 import { loadBackend } from '../backends/registry.js';
 import { blockText } from '../runtime/address.js';
@@ -63,6 +63,8 @@ export interface BlockRequest {
 export async function recordBlock(env: BlockingEnv, state: StateStore, backend: Backend, request: BlockRequest, verb: 'add' | 'refresh'): Promise<AddOutcome> {
   const { block, ttl } = request;
   const result = verb === 'add' ? await backend.add(block, ttl) : await backend.refresh(block, ttl);
+  // Left alone: there is nothing of ours to remember, expire or restore.
+  if (result.result === 'skipped') return result;
   const now = nowSeconds();
   const address = blockText(block);
   const previous = state.get({ backend: backend.name, address });
@@ -93,16 +95,21 @@ export interface Removal extends DeleteOutcome {
  * Undoes a block where it was made, even if the configured backend has changed since: the backends whose
  * state holds the address (only the first found unless `everywhere`), or `preferred` when none does (the
  * firewall may still hold a block whose state entry was lost). Call holding the state lock.
+ *
+ * Which backends are looked in: `preferred` alone for a command pinned to one (palisade-host-deny's delete
+ * must never lift palisade-drop's block of the same address); every backend when `everywhere` (the
+ * operator's unblock); otherwise the firewalls palisade-drop may have used under an earlier `backend:`.
  */
 export async function removeBlock(
   env: BlockingEnv,
   state: StateStore,
   preferred: BackendName,
   block: Block,
-  options: { everywhere?: boolean } = {},
+  options: { everywhere?: boolean; pinned?: boolean } = {},
 ): Promise<Removal[]> {
   const address = blockText(block);
-  const made = [preferred, ...backendNames.filter((name) => name !== preferred)]
+  const candidates: readonly BackendName[] = options.pinned ? [] : options.everywhere ? backendNames : firewallBackendNames;
+  const made = [preferred, ...candidates.filter((name) => name !== preferred)]
     .map((backend) => state.get({ backend, address }))
     .filter((entry): entry is StateEntry => entry !== undefined);
   const targets = made.length === 0 ? [undefined] : options.everywhere ? made : made.slice(0, 1);
@@ -117,13 +124,17 @@ export async function removeBlock(
   return removals;
 }
 
-/** The log record of a block, the same whoever made it (Wazuh rule 100601 reads `event`). */
+/** The log record of a block, the same whoever made it (Wazuh rule 100601 reads `event`; one left alone is 100608's `skipped`). */
 export function logBlock(
   env: BlockingEnv,
   event: 'blocked' | 'refreshed',
   details: { block: Block; backend: BackendName; outcome: AddOutcome; ttl: number; rule: BlockReason; field?: string },
   extra: Record<string, unknown> = {},
 ): void {
+  if (details.outcome.result === 'skipped') {
+    env.log.warn({ event: 'skipped', address: blockText(details.block), backend: details.backend, reason: details.outcome.reason, rule: details.rule, ...extra });
+    return;
+  }
   env.log.info({
     event,
     address: blockText(details.block),
@@ -143,6 +154,7 @@ export function logUnblock(env: BlockingEnv, block: Block, removal: Removal, ext
 
 /** "blocked 203.0.113.7 on nftables for 1h at most (it was already blocked)": the operator's one line. */
 export function describeBlock(event: 'blocked' | 'refreshed', block: Block, backend: BackendName, outcome: AddOutcome, ttl: number): string {
+  if (outcome.result === 'skipped') return `skipped: ${outcome.reason ?? `${blockText(block)} was left alone on ${backend}`}`;
   const already = outcome.result === 'present' ? ' (it was already blocked)' : '';
   const restored = outcome.restored > 0 ? `; restored ${outcome.restored} block(s) lost from the firewall` : '';
   return `${event} ${blockText(block)} on ${backend} for ${formatDuration(ttl)} at most${already}${restored}`;

@@ -1,6 +1,4 @@
 /** Small things every AR command needs from the alert and its options. */
-import { BackendError } from '../backends/backend.js';
-import { firstLine, type ToolResult } from '../runtime/exec.js';
 import { optionFlag, type CommandOptions } from '../runtime/options.js';
 import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import type { CommandContext, Targeting } from './command.js';
@@ -15,20 +13,14 @@ export function ruleOf(alert: Record<string, unknown>): StateEntry['reason'] {
 }
 
 /**
- * Refuses an <extra_args> option this command has no use for: `--ttl 1h` on palisade-host-deny would
- * otherwise be a silent no-op, and an administrator would believe the line expires.
+ * Refuses an <extra_args> option this command has no use for: `--ttl 1h` on palisade-disable-account would
+ * otherwise be a silent no-op, and an administrator would believe the lock expires.
  */
 export function unusedOptionRefusal(ctx: CommandContext, understood: ReadonlyArray<keyof CommandOptions>): Targeting<never> | undefined {
   const unused = (Object.keys(ctx.options) as Array<keyof CommandOptions>).filter((key) => ctx.options[key] !== undefined && !understood.includes(key));
   if (unused.length === 0) return undefined;
   const named = unused.map(optionFlag).join(', ');
   return { ok: false, wazuhMessage: '', detail: `${ctx.name} does not take ${named} in <extra_args>; remove it from the command's ossec.conf block` };
-}
-
-/** A tool said no: the error carries its own words, for the log line and the operator. */
-export function toolRefused(argv: readonly string[], result: ToolResult): BackendError {
-  const reason = firstLine(result.stderr) || `exit status ${result.exitCode}`;
-  return new BackendError(`${argv.join(' ')} failed: ${reason}`, { tool: argv[0] ?? '', exitCode: result.exitCode, stderr: result.stderr.slice(0, 500) });
 }
 
 /**

@@ -14,12 +14,12 @@ import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
-import { runTool } from '../runtime/exec.js';
+import { runTool, toolRefused } from '../runtime/exec.js';
 import { fieldValue, wazuhMessages } from '../runtime/message.js';
 import { nowSeconds, stateDir } from '../runtime/state.js';
 import { BackendError } from '../backends/backend.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
-import { ruleOf, toolRefused, underStateLock, unusedOptionRefusal } from './common.js';
+import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
 
 export interface AccountTarget {
   user: string;

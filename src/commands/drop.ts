@@ -1,9 +1,11 @@
 /**
  * palisade-drop: block the alert's source address on a firewall until execd's delete (or the kernel's own
  * timer, max_ttl, if that delete never comes). Keys on the normalised address, as Wazuh's firewall-drop.
- * The backend-pinned names (palisade-nftables-drop, ...) are the same command on one firewall.
+ * The backend-pinned names (palisade-nftables-drop, ...) are the same command on one firewall, and so are
+ * palisade-host-deny and palisade-route-null on theirs (hosts.deny, blackhole routes): one path for every
+ * way of blocking an address, with its state entry, its expiry and the operator's list, unblock and flush.
  */
-import type { BackendName } from '../backends/backend.js';
+import { commandBackends, isCommandBackend, type BackendName } from '../backends/backend.js';
 import { allowlistReason, targetSource, type AddressTarget } from './address-target.js';
 import {
   describeBlock,
@@ -18,7 +20,7 @@ import {
   resolveBackend,
 } from './blocking.js';
 import type { ArCommand, CommandContext } from './command.js';
-import { ruleOf } from './common.js';
+import { ruleOf, unusedOptionRefusal } from './common.js';
 
 export type DropTarget = AddressTarget;
 
@@ -41,16 +43,20 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
   };
 
+  // hosts.deny and routes cannot reject, and their command's name is their backend: --reject and --backend
+  // would be silent no-ops there, so they are refused by name.
+  const ownMechanism = pinned !== undefined && isCommandBackend(pinned);
+
   return {
-    name: pinned ? `palisade-${pinned}-drop` : 'palisade-drop',
+    name: pinned === undefined ? 'palisade-drop' : isCommandBackend(pinned) ? commandBackends[pinned] : `palisade-${pinned}-drop`,
     stateful: true,
-    target: targetSource,
+    target: ownMechanism ? (ctx) => unusedOptionRefusal(ctx, ['sourceFields', 'ttl']) ?? targetSource(ctx) : targetSource,
     skipReason: allowlistReason,
     add: (ctx, target) => apply(ctx, target, 'add'),
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
     async delete(ctx, target) {
       const state = openStateStore(ctx);
-      const [removal] = await state.locked(ctx.config.lock_timeout, () => removeBlock(ctx, state, chooseBackend(ctx), target.block));
+      const [removal] = await state.locked(ctx.config.lock_timeout, () => removeBlock(ctx, state, chooseBackend(ctx), target.block, { pinned: ownMechanism }));
       logUnblock(ctx, target.block, removal!);
       ctx.tell(describeUnblock(target.block, removal!));
     },

@@ -1,11 +1,25 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { backendNames } from '../backends/backend.js';
+import { commandBackends, firewallBackendNames } from '../backends/backend.js';
 import type { HttpConfig } from '../backends/http/config.js';
 import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
+
+/**
+ * For `backend:` and `--backend`: hosts-deny and null-route are refused with the command to register
+ * instead, as they belong to palisade-host-deny and palisade-route-null.
+ */
+const notACommandBackend = z.refine((name: unknown) => !(typeof name === 'string' && Object.hasOwn(commandBackends, name)), {
+  error: (issue) => {
+    const name = issue.input as keyof typeof commandBackends;
+    return `${name} is only ever the backend of ${commandBackends[name]}: register that command in ossec.conf instead of choosing ${name} here`;
+  },
+});
+
+/** A firewall named in the config or in <extra_args>. */
+export const chosenBackendSchema = z.pipe(z.unknown().check(notACommandBackend), z.enum(firewallBackendNames));
 
 /** Seconds, written as 3600 or "1h", "7d". */
 export const durationSchema = z.pipe(
@@ -92,7 +106,7 @@ const quarantineSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  backend: z._default(z.enum(['auto', ...backendNames]), 'auto'),
+  backend: z._default(z.pipe(z.unknown().check(notACommandBackend), z.enum(['auto', ...firewallBackendNames])), 'auto'),
   /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
   action: z._default(z.enum(['drop', 'reject']), 'drop'),
   /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */

@@ -3,6 +3,8 @@
  * tool's own stderr kept for the error line. execa is imported on first use, so commands that never
  * spawn anything do not pay for loading it.
  */
+import { BackendError } from '../backends/backend.js';
+
 export interface ToolResult {
   exitCode: number;
   stdout: string;
@@ -59,6 +61,12 @@ export async function runTool(argv: readonly [string, ...string[]], options: Run
 /** The first meaningful line of a tool's stderr, for a one-line log record. */
 export function firstLine(text: string): string {
   return text.split('\n').map((line) => line.trim()).find((line) => line.length > 0) ?? '';
+}
+
+/** A tool said no: the error carries its own words, for the log line and the operator. */
+export function toolRefused(argv: readonly string[], result: ToolResult): BackendError {
+  const reason = firstLine(result.stderr) || `exit status ${result.exitCode}`;
+  return new BackendError(`${argv.join(' ')} failed: ${reason}`, { tool: argv[0] ?? '', exitCode: result.exitCode, stderr: result.stderr.slice(0, 500) });
 }
 
 /** Firewall tools live in sbin, which a hand-run shell or a minimal service PATH may lack. */

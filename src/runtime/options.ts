@@ -4,12 +4,11 @@
  * or malformed flag refuses the run, naming the flag.
  */
 import * as z from 'zod/mini';
-import { backendNames } from '../backends/backend.js';
-import { durationSchema, fieldPathSchema } from './config.js';
+import { chosenBackendSchema, durationSchema, fieldPathSchema } from './config.js';
 
 export const commandOptionsSchema = z.strictObject({
   sourceFields: z.optional(z.array(fieldPathSchema)),
-  backend: z.optional(z.enum(backendNames)),
+  backend: z.optional(chosenBackendSchema),
   ttl: z.optional(durationSchema),
   reject: z.optional(z.boolean()),
 });

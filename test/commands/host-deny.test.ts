@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from '../harness/install.js';
+import { expectSuccess, palisade, palisadeJson } from '../cli/cli.js';
 
 const command = 'palisade-host-deny';
 const alertFrom = (srcip: unknown) => ({ rule: { id: '5712', description: 'sshd: brute force' }, data: { srcip } });
@@ -38,14 +39,16 @@ describe('add and delete through execd', () => {
     expect(denyText()).toBe(`${theirs}ALL: 203.0.113.7 # palisade\n`);
     const stat = statSync(denyFile);
     expect([stat.mode & 0o7777, stat.uid, stat.gid]).toEqual([0o640, 4242, 4343]);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'host-denied', address: '203.0.113.7', result: 'added', rule: { ruleId: '5712' } });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', backend: 'hosts-deny', address: '203.0.113.7', result: 'added', rule: { ruleId: '5712' } });
     expect(install.logRecords().some((record) => 'command' in record)).toBe(false);
+    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', command: 'palisade-host-deny' })]);
 
     const deleted = await execd.expire(run.rkey);
     expect(deleted.exitCode).toBe(0);
     // Their "ALL: 203.0.113.7" and "ALL: 203.0.113.70" stay: Wazuh's substring match would take both.
     expect(denyText()).toBe(theirs);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'host-allowed', address: '203.0.113.7', result: 'deleted' });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', backend: 'hosts-deny', address: '203.0.113.7', result: 'deleted' });
+    expect(install.stateEntries()).toEqual([]);
     const after = statSync(denyFile);
     expect([after.mode & 0o7777, after.uid, after.gid]).toEqual([0o640, 4242, 4343]);
   });
@@ -79,10 +82,10 @@ describe('add and delete through execd', () => {
     const inode = statSync(denyFile).ino;
     const run = await execd.add(command, alertFrom('198.51.100.21'), { timeout: 0 });
     expect(run.exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'host-denied', result: 'present' });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', backend: 'hosts-deny', result: 'present' });
     const gone = await execd.delete(command, alertFrom('198.51.100.99'));
     expect(gone.exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'host-allowed', address: '198.51.100.99', result: 'absent' });
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', backend: 'hosts-deny', address: '198.51.100.99', result: 'absent' });
     expect(statSync(denyFile).ino).toBe(inode);
     expect(denyText()).toBe(`${theirs}ALL: 198.51.100.21 # palisade\n`);
   });
@@ -126,12 +129,98 @@ describe('add and delete through execd', () => {
   it('by hand: the echo test denies, tells the operator, and the delete allows again', async () => {
     const add = await execd.pipeIn(command, `${JSON.stringify({ version: 1, command: 'add', parameters: { alert: alertFrom('192.0.2.99') } })}\n`);
     expect(add.exitCode).toBe(0);
-    expect(add.stderr).toContain(`palisade-host-deny: denied 192.0.2.99 in ${denyFile}`);
+    expect(add.stderr).toContain('palisade-host-deny: blocked 192.0.2.99 on hosts-deny for 7d at most');
     expect(ourLines()).toEqual(['ALL: 192.0.2.99 # palisade']);
     const del = await execd.pipeIn(command, `${JSON.stringify({ version: 1, command: 'delete', parameters: { alert: alertFrom('192.0.2.99') } })}\n`);
     expect(del.exitCode).toBe(0);
-    expect(del.stderr).toContain('allowed 192.0.2.99 again');
+    expect(del.stderr).toContain('palisade-host-deny: unblocked 192.0.2.99 on hosts-deny');
     expect(denyText()).toBe(theirs);
+  });
+});
+
+describe('state, expiry and the operator CLI', () => {
+  // The CLI also looks at the configured firewall: dry-run, so that nothing here touches this host's kernel.
+  beforeEach(() => install.writeConfig(`host_deny:\n  path: ${denyFile}\nbackend: dry-run\n`));
+  const cli = (...args: string[]) => palisade(install, [...args, '--root', install.root]);
+  const cliJson = <T>(...args: string[]) => palisadeJson<T>(install, [...args, '--root', install.root]);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('a --ttl 2 line is listed, and palisade reconcile removes it with its state entry once it expired', async () => {
+    // timeout 0: execd never sends the delete (an agent killed, a host that crashed).
+    const run = await execd.add(command, alertFrom('203.0.113.7'), { extraArgs: ['--ttl', '2'], timeout: 0 });
+    expect(run.exitCode).toBe(0);
+    expect(ourLines()).toEqual(['ALL: 203.0.113.7 # palisade']);
+    const [entry] = install.stateEntries();
+    expect(Number(entry!.expiresAt) - Number(entry!.since)).toBe(2);
+
+    const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
+    expect(listed.blocks).toEqual([
+      expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', command: 'palisade-host-deny', ruleId: '5712', inFirewall: true, inState: true }),
+    ]);
+
+    await sleep(3000);
+    const report = await cliJson<{ ok: boolean; backends: Array<Record<string, unknown>> }>('reconcile');
+    expect(report.ok).toBe(true);
+    expect(report.backends).toContainEqual(expect.objectContaining({ backend: 'hosts-deny', expired: 1, expiredInFirewall: 1, active: 0 }));
+    expect(denyText()).toBe(theirs);
+    expect(install.stateEntries()).toEqual([]);
+    expect(install.logRecords()).toContainEqual(expect.objectContaining({ event: 'reconciled', backend: 'hosts-deny', expired: 1 }));
+  });
+
+  it('a line removed by hand (a config-management run) comes back on reconcile; a marked line the state does not know goes', async () => {
+    await execd.add(command, alertFrom('198.51.100.30'));
+    await execd.add(command, alertFrom('2001:db8:7::5'));
+    expect(ourLines()).toEqual(['ALL: 198.51.100.30 # palisade', 'ALL: [2001:db8:7::5] # palisade']);
+    writeFileSync(denyFile, `${theirs}ALL: 198.51.100.31 # palisade\n`);
+
+    const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
+    expect(listed.blocks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ address: '198.51.100.30', backend: 'hosts-deny', inFirewall: false, inState: true }),
+        expect.objectContaining({ address: '198.51.100.31', backend: 'hosts-deny', inFirewall: true, inState: false }),
+      ]),
+    );
+
+    const reconcile = expectSuccess(await cli('reconcile'));
+    expect(reconcile.stdout).toMatch(/^hosts-deny: restored 2 block\(s\) lost .*; removed 1 block\(s\) the state does not know \(198\.51\.100\.31\); 2 active block\(s\)$/m);
+    expect(denyText()).toBe(`${theirs}ALL: 198.51.100.30 # palisade\nALL: [2001:db8:7::5] # palisade\n`);
+    expect(install.logRecords().find((record) => record.event === 'firewall-restored')).toMatchObject({ backend: 'hosts-deny', restored: 2 });
+    expect(expectSuccess(await cli('reconcile')).stdout).toMatch(/^hosts-deny: in order, 2 active block\(s\); nothing changed$/m);
+  });
+
+  it('palisade unblock lifts one line, and palisade flush --yes removes every line of ours and nothing else', async () => {
+    for (const address of ['198.51.100.40', '198.51.100.41', '2001:db8:8::1']) await execd.add(command, alertFrom(address));
+    expectSuccess(await cli('block', '198.51.100.128/25', '--backend', 'hosts-deny'));
+    expect(ourLines()).toContain('ALL: 198.51.100.128/255.255.255.128 # palisade');
+
+    expect(expectSuccess(await cli('unblock', '198.51.100.40')).stdout).toContain('unblocked 198.51.100.40 on hosts-deny');
+    expect(ourLines()).not.toContain('ALL: 198.51.100.40 # palisade');
+
+    const flush = expectSuccess(await cli('flush', '--yes'));
+    expect(flush.stdout).toMatch(/^hosts-deny: removed 3 block\(s\) and Palisade's rules$/m);
+    expect(denyText()).toBe(theirs);
+    expect(install.stateEntries()).toEqual([]);
+    expect(install.logRecords()).toContainEqual(expect.objectContaining({ event: 'flushed', backend: 'hosts-deny', removed: 3 }));
+  });
+
+  it("never lifts palisade-drop's block of the same address, nor palisade-drop its line", async () => {
+    await execd.add(command, alertFrom('198.51.100.50'));
+    await execd.add('palisade-drop', alertFrom('198.51.100.50'));
+    const backends = () => install.stateEntries().map((entry) => entry.backend).sort();
+    expect(backends()).toEqual(['dry-run', 'hosts-deny']);
+
+    // The second delete finds no dry-run entry: it must not go looking in hosts.deny.
+    await execd.delete('palisade-drop', alertFrom('198.51.100.50'));
+    await execd.delete('palisade-drop', alertFrom('198.51.100.50'));
+    expect(ourLines()).toEqual(['ALL: 198.51.100.50 # palisade']);
+    expect(backends()).toEqual(['hosts-deny']);
+
+    await execd.add('palisade-drop', alertFrom('198.51.100.50'));
+    // Likewise the other way round.
+    await execd.delete(command, alertFrom('198.51.100.50'));
+    await execd.delete(command, alertFrom('198.51.100.50'));
+    expect(denyText()).toBe(theirs);
+    expect(backends()).toEqual(['dry-run']);
   });
 });
 
@@ -153,11 +242,20 @@ describe('bad input changes nothing', () => {
     expect(install.logRecords().at(-1)).toMatchObject({ level: 'error', event: 'error' });
   });
 
-  it('an option it has no use for (--ttl) is refused by name', async () => {
-    const run = await execd.add(command, alertFrom('203.0.113.7'), { extraArgs: ['--ttl', '1h'] });
+  it.each([[['--reject']], [['--backend', 'nftables']]])('an option it has no use for (%j) is refused by name', async (extraArgs) => {
+    const run = await execd.add(command, alertFrom('203.0.113.7'), { extraArgs });
     expect(run.keysLine).toBeUndefined();
     expect(run.exitCode).toBe(255);
-    expect(install.logRecords().at(-1)!.reason).toMatch(/does not take --ttl/);
+    expect(install.logRecords().at(-1)!.reason).toMatch(new RegExp(`does not take ${extraArgs[0]}`));
+    expect(denyText()).toBe(theirs);
+    expect(install.stateEntries()).toEqual([]);
+  });
+
+  it('backend: hosts-deny in palisade.yml is refused, naming the command to register instead', async () => {
+    install.writeConfig(`host_deny:\n  path: ${denyFile}\nbackend: hosts-deny\n`);
+    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    expect(run.exitCode).toBe(1);
+    expect(install.logRecords().at(-1)!.reason).toMatch(/backend: hosts-deny is only ever the backend of palisade-host-deny: register that command in ossec\.conf/);
     expect(denyText()).toBe(theirs);
   });
 
