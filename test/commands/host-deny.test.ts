@@ -1,6 +1,7 @@
 /**
  * palisade-host-deny through the execd stand-in, on a hosts.deny inside the throwaway install dir (never
- * the real /etc/hosts.deny), asserting the file's bytes, mode, owner and inode after each step.
+ * the real /etc/hosts.deny), asserting the file's bytes, mode, owner and inode after each step, and its
+ * state entries as the operator CLI (list, reconcile, unblock, flush) sees and changes them.
  */
 import { chownSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

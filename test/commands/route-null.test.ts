@@ -1,6 +1,7 @@
 /**
  * palisade-route-null on a real kernel: execd's protocol in the protected namespace of a netns lab, real TCP
- * connections from the attacker's namespace, and `ip route` as it really is after each step. Never skipped.
+ * connections from the attacker's namespace, and `ip route` as it really is after each step; then the operator
+ * CLI's list, reconcile and flush on those routes. Never skipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
