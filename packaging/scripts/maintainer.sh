@@ -88,6 +88,14 @@ palisade_remove_firewall() {
       echo 'COMMIT'
     } | "$family-restore" --noflush || echo "palisade: could not remove the PALISADE rules from $family" >&2
   done
+  # palisade-route-null's blackhole routes carry protocol 199; palisade-host-deny's lines end in its marker.
+  if command -v ip >/dev/null 2>&1; then
+    ip -4 route flush table main proto 199 type blackhole 2>/dev/null || true
+    ip -6 route flush table main proto 199 type blackhole 2>/dev/null || true
+  fi
+  if [ -f /etc/hosts.deny ] && grep -q '^ALL: .* # palisade$' /etc/hosts.deny; then
+    sed -i '/^ALL: .* # palisade$/d' /etc/hosts.deny || echo "palisade: could not remove Palisade's lines from /etc/hosts.deny" >&2
+  fi
   if command -v ipset >/dev/null 2>&1; then
     for set in $(ipset list -n 2>/dev/null | grep '^palisade'); do
       ipset destroy "$set" || echo "palisade: could not destroy ipset $set" >&2
