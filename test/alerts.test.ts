@@ -111,6 +111,14 @@ describe('options through <extra_args>', () => {
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 3600 });
   });
 
+  it('a pinned command refuses --backend instead of ignoring it', async () => {
+    const run = await execd.add('palisade-nftables-drop', alert, { extraArgs: ['--backend', 'ipset'] });
+    expect(run.exitCode).toBe(255);
+    expect(run.keysLine).toBeUndefined();
+    expect(String(install.logRecords().at(-1)!.reason)).toContain('palisade-nftables-drop does not take --backend');
+    expect(addresses()).toEqual([]);
+  });
+
   it.each([
     [['--tll', '10m'], 'unknown option "--tll"'],
     [['--ttl'], 'option --ttl needs a value'],

@@ -20,6 +20,7 @@ import {
   resolveBackend,
 } from './blocking.js';
 import type { ArCommand, CommandContext } from './command.js';
+import type { CommandOptions } from '../runtime/options.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
 
 export type DropTarget = AddressTarget;
@@ -43,14 +44,16 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
   };
 
-  // hosts.deny and routes cannot reject, and their command's name is their backend: --reject and --backend
-  // would be silent no-ops there, so they are refused by name.
+  // A pinned command's name is its backend: --backend would be a silent no-op there, and hosts.deny and
+  // routes cannot reject either, so what a command cannot honour is refused by name.
   const ownMechanism = pinned !== undefined && isCommandBackend(pinned);
+  const understood: ReadonlyArray<keyof CommandOptions> =
+    pinned === undefined ? ['sourceFields', 'ttl', 'reject', 'backend'] : ownMechanism ? ['sourceFields', 'ttl'] : ['sourceFields', 'ttl', 'reject'];
 
   return {
     name: pinned === undefined ? 'palisade-drop' : isCommandBackend(pinned) ? commandBackends[pinned] : `palisade-${pinned}-drop`,
     stateful: true,
-    target: ownMechanism ? (ctx) => unusedOptionRefusal(ctx, ['sourceFields', 'ttl']) ?? targetSource(ctx) : targetSource,
+    target: (ctx) => unusedOptionRefusal(ctx, understood) ?? targetSource(ctx),
     skipReason: allowlistReason,
     add: (ctx, target) => apply(ctx, target, 'add'),
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
