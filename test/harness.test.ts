@@ -10,6 +10,11 @@ describe('the namespace lab', () => {
   });
   afterAll(async () => lab?.destroy());
 
+  it("is named with this run's prefix, so the run's teardown can remove what a killed worker left", () => {
+    expect(lab.protectedNs).toMatch(new RegExp(`^${process.env.PALISADE_LAB_PREFIX}-[0-9a-f]{6}-prot$`));
+    expect(process.env.PALISADE_LAB_PREFIX).toMatch(/^pal[0-9a-f]{4}$/);
+  });
+
   it('connects from every attacker address until something blocks it', async () => {
     for (const from of [...lab.attacker4, ...lab.attacker6]) expect(await lab.canConnect(from)).toBe(true);
   });

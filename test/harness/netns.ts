@@ -32,8 +32,10 @@ const ip = (args: string[]) => execa('ip', args, { timeout: 10_000 });
 
 export async function createLab(): Promise<Lab> {
   const id = randomBytes(3).toString('hex');
-  const protectedNs = `pal-${id}-prot`;
-  const attackerNs = `pal-${id}-att`;
+  // The run's prefix (test/global-setup.ts) lets the run's teardown remove labs a killed worker left behind.
+  const prefix = process.env.PALISADE_LAB_PREFIX ?? 'pal';
+  const protectedNs = `${prefix}-${id}-prot`;
+  const attackerNs = `${prefix}-${id}-att`;
   const vethProtected = `pp${id}`;
   const vethAttacker = `pa${id}`;
   const lab = {
