@@ -61,6 +61,9 @@ describe('the config', () => {
     const reason = String(install.logRecords().at(-1)!.reason);
     expect(reason).toContain('nftables.priority:');
     expect(reason).toContain('allowlist.0: "10.0.0.0/33" is not an address or network');
+    install.writeConfig('backend: dry-run\nmax_ttl: 400d\n');
+    await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+    expect(String(install.logRecords().at(-1)!.reason)).toContain('max_ttl: must be at most 365d');
   });
 
   it('an http: section is checked by the HTTP schema even when another backend is in use', async () => {

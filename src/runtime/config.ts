@@ -34,6 +34,9 @@ export const durationSchema = z.pipe(
   }),
 );
 
+/** One year: the longest kernel timer Palisade sets. */
+export const maxSafetyNet = 365 * 86_400;
+
 export const networkSchema = z.pipe(
   z.string(),
   z.transform((value: string, ctx) => {
@@ -110,7 +113,7 @@ export const configSchema = z.strictObject({
   /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
   action: z._default(z.enum(['drop', 'reject']), 'drop'),
   /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */
-  max_ttl: z._default(durationSchema, 604_800),
+  max_ttl: z._default(durationSchema.check(z.lte(maxSafetyNet, 'must be at most 365d: a safety net longer than a year protects nothing, and nft refuses very long timeouts')), 604_800),
   /** Networks never blocked, on top of loopback, link-local, multicast, this host and its manager. */
   allowlist: z._default(z.array(networkSchema), []),
   /** Also never block RFC 1918, CGNAT and unique-local addresses. */
