@@ -241,3 +241,27 @@ describe('concurrency', () => {
     expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
   });
 });
+
+describe('hostile input', () => {
+  const nasty: Array<[string, string]> = [
+    ['10,000 nested arrays', `${'['.repeat(10_000)}${']'.repeat(10_000)}`],
+    ['a NUL byte inside the JSON', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"203.0.113.7\u0000; reboot"}}}}'],
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x22, 0x7d]).toString('latin1')],
+    ['prototype pollution keys', '{"version":1,"command":"add","__proto__":{"command":"add"},"parameters":{"alert":{"data":{"__proto__":{"srcip":"203.0.113.7"}}}}}'],
+    ['fullwidth digits', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"２０３.０.１１３.７"}}}}'],
+    ['a srcip of 60 KB', `{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"${'1'.repeat(60_000)}"}}}}`],
+    ['a number too large for a double', '{"version":1e400,"command":"add","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}'],
+    ['command as an array', '{"version":1,"command":["add"],"parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}'],
+  ];
+
+  it.each(nasty)('%s: refused or harmless, never a crash, never a block', async (_name, line) => {
+    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    expect([255, 0]).toContain(run.exitCode);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).not.toMatch(/    at |TypeError|RangeError/);
+    expect(install.stateEntries()).toEqual([]);
+    for (const logLine of install.logLines()) if (logLine !== '') expect(logLine).toMatch(wazuhLogLine);
+    expect(({} as Record<string, unknown>).srcip).toBeUndefined();
+  });
+});
+
