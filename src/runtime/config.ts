@@ -6,6 +6,7 @@ import type { HttpConfig } from '../backends/http/config.js';
 import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
+import { version } from '../version.js';
 
 /**
  * For `backend:` and `--backend`: hosts-deny and null-route are refused with the command to register
@@ -57,93 +58,108 @@ export const fieldPathSchema = z.string().check(
 const name = (pattern: RegExp) => z.string().check(z.regex(pattern, `must match ${pattern.source}`));
 const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
-const nftablesSchema = z.strictObject({
-  table: z._default(name(/^[a-z][a-z0-9_]{0,30}$/), 'palisade'),
-  /** Below the usual filter priority (0), so a block applies before any accept of the host's own rules. */
-  priority: z._default(intBetween(-400, 400), -10),
-  hooks: z._default(z.array(z.enum(['input', 'forward'])).check(z.minLength(1)), ['input', 'forward']),
-});
+/**
+ * The whole schema, built on first use: constructing some hundred zod schemas costs every alert ~5 ms, and an
+ * alert whose config comes from the validated cache (loadConfig) needs none of them.
+ */
+function buildConfigSchema() {
+  const nftablesSchema = z.strictObject({
+    table: z._default(name(/^[a-z][a-z0-9_]{0,30}$/), 'palisade'),
+    /** Below the usual filter priority (0), so a block applies before any accept of the host's own rules. */
+    priority: z._default(intBetween(-400, 400), -10),
+    hooks: z._default(z.array(z.enum(['input', 'forward'])).check(z.minLength(1)), ['input', 'forward']),
+  });
 
-const ipsetSchema = z.strictObject({
-  name_prefix: z._default(name(/^[A-Za-z][A-Za-z0-9_-]{0,20}$/), 'palisade'),
-  maxelem: z._default(intBetween(1024, 1 << 26), 1_048_576),
-  chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
-});
+  const ipsetSchema = z.strictObject({
+    name_prefix: z._default(name(/^[A-Za-z][A-Za-z0-9_-]{0,20}$/), 'palisade'),
+    maxelem: z._default(intBetween(1024, 1 << 26), 1_048_576),
+    chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
+  });
 
-const iptablesSchema = z.strictObject({
-  chain: z._default(name(/^[A-Z][A-Z0-9_-]{0,28}$/), 'PALISADE'),
-  parent_chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
-  /** Also jump from DOCKER-USER when it exists: published container ports bypass INPUT. */
-  docker_user: z._default(z.boolean(), true),
-  /** Which iptables holds the host's rules; auto picks the one with rules, nft when neither has any. */
-  variant: z._default(z.enum(['auto', 'nft', 'legacy']), 'auto'),
-});
+  const iptablesSchema = z.strictObject({
+    chain: z._default(name(/^[A-Z][A-Z0-9_-]{0,28}$/), 'PALISADE'),
+    parent_chains: z._default(z.array(name(/^[A-Za-z][A-Za-z0-9_-]{0,28}$/)).check(z.minLength(1)), ['INPUT', 'FORWARD']),
+    /** Also jump from DOCKER-USER when it exists: published container ports bypass INPUT. */
+    docker_user: z._default(z.boolean(), true),
+    /** Which iptables holds the host's rules; auto picks the one with rules, nft when neither has any. */
+    variant: z._default(z.enum(['auto', 'nft', 'legacy']), 'auto'),
+  });
 
-/** An absolute path, as the commands that write files take them: never relative to wherever they run. */
-const absolutePathSchema = z.string().check(
-  z.regex(/^\/[^\0]*$/, 'must be an absolute path'),
-  z.maxLength(4096),
-  z.refine((path) => !path.split('/').includes('..'), 'must not contain ".."'),
-);
+  /** An absolute path, as the commands that write files take them: never relative to wherever they run. */
+  const absolutePathSchema = z.string().check(
+    z.regex(/^\/[^\0]*$/, 'must be an absolute path'),
+    z.maxLength(4096),
+    z.refine((path) => !path.split('/').includes('..'), 'must not contain ".."'),
+  );
 
-/** A local account name as shadow's useradd accepts one. */
-const userNameSchema = z.string().check(z.regex(/^[a-z_][a-z0-9_.-]{0,31}\$?$/i, 'must be an account name such as deploy'));
+  /** A local account name as shadow's useradd accepts one. */
+  const userNameSchema = z.string().check(z.regex(/^[a-z_][a-z0-9_.-]{0,31}\$?$/i, 'must be an account name such as deploy'));
 
-const hostDenySchema = z.strictObject({
-  /** TCP wrappers' deny file: the only one palisade-host-deny ever changes. */
-  path: z._default(absolutePathSchema, '/etc/hosts.deny'),
-});
+  const hostDenySchema = z.strictObject({
+    /** TCP wrappers' deny file: the only one palisade-host-deny ever changes. */
+    path: z._default(absolutePathSchema, '/etc/hosts.deny'),
+  });
 
-const disableAccountSchema = z.strictObject({
-  /** lock-and-expire also stops key-based logins (the account expires); lock-password is Wazuh's passwd -l. */
-  method: z._default(z.enum(['lock-and-expire', 'lock-password']), 'lock-and-expire'),
-  /** Also end the account's running processes, sessions included (pkill -KILL -u). */
-  kill_sessions: z._default(z.boolean(), false),
-});
+  const disableAccountSchema = z.strictObject({
+    /** lock-and-expire also stops key-based logins (the account expires); lock-password is Wazuh's passwd -l. */
+    method: z._default(z.enum(['lock-and-expire', 'lock-password']), 'lock-and-expire'),
+    /** Also end the account's running processes, sessions included (pkill -KILL -u). */
+    kill_sessions: z._default(z.boolean(), false),
+  });
 
-const quarantineSchema = z.strictObject({
-  /** Where quarantined files go (root-only, 0700). Default: var/palisade/quarantine in the install dir. */
-  dir: z.optional(absolutePathSchema),
-  /** The only directories files may be taken from. None by default: quarantine refuses until this is set. */
-  roots: z._default(z.array(absolutePathSchema), []),
-});
+  const quarantineSchema = z.strictObject({
+    /** Where quarantined files go (root-only, 0700). Default: var/palisade/quarantine in the install dir. */
+    dir: z.optional(absolutePathSchema),
+    /** The only directories files may be taken from. None by default: quarantine refuses until this is set. */
+    roots: z._default(z.array(absolutePathSchema), []),
+  });
 
-export const configSchema = z.strictObject({
-  backend: z._default(z.pipe(z.unknown().check(notACommandBackend), z.enum(['auto', ...firewallBackendNames])), 'auto'),
-  /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
-  action: z._default(z.enum(['drop', 'reject']), 'drop'),
-  /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */
-  max_ttl: z._default(durationSchema.check(z.lte(maxSafetyNet, 'must be at most 365d: a safety net longer than a year protects nothing, and nft refuses very long timeouts')), 604_800),
-  /** Networks never blocked, on top of loopback, link-local, multicast, this host and its manager. */
-  allowlist: z._default(z.array(networkSchema), []),
-  /** Also never block RFC 1918, CGNAT and unique-local addresses. */
-  allowlist_private: z._default(z.boolean(), false),
-  /** Block an IPv6 attacker's whole /N (64 is typical: one host often owns a /64). 128 blocks the address only. */
-  ipv6_prefix: z._default(intBetween(16, 128), 128),
-  /** Where to find the attacker's address, in order. Default: Wazuh 4.14's get_srcip_from_json. */
-  source_fields: z.optional(z.array(fieldPathSchema).check(z.minLength(1))),
-  /** Extra manager addresses to protect, beyond those read from the agent's ossec.conf. */
-  manager_addresses: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(253))), []),
-  /** How long to wait for the state lock before giving up with an error. */
-  lock_timeout: z._default(durationSchema, 30),
-  /** Bound on every external command (nft, ipset, iptables, ip, usermod ...). */
-  command_timeout: z._default(durationSchema, 10),
-  nftables: z._default(nftablesSchema, () => nftablesSchema.parse({})),
-  ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
-  iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
-  /** Validated by the HTTP backend's own schema (parseConfig), loaded only when this section exists. */
-  http: z.optional(z.unknown()),
-  host_deny: z._default(hostDenySchema, () => hostDenySchema.parse({})),
-  /** Accounts palisade-disable-account never locks, on top of root and every system account. */
-  protected_users: z._default(z.array(userNameSchema), []),
-  disable_account: z._default(disableAccountSchema, () => disableAccountSchema.parse({})),
-  quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
-  /** The webhook palisade-notify posts to. Validated by its own schema (parseConfig), loaded only when this section exists. */
-  notify: z.optional(z.unknown()),
-});
+  return z.strictObject({
+    backend: z._default(z.pipe(z.unknown().check(notACommandBackend), z.enum(['auto', ...firewallBackendNames])), 'auto'),
+    /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
+    action: z._default(z.enum(['drop', 'reject']), 'drop'),
+    /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */
+    max_ttl: z._default(durationSchema.check(z.lte(maxSafetyNet, 'must be at most 365d: a safety net longer than a year protects nothing, and nft refuses very long timeouts')), 604_800),
+    /** Networks never blocked, on top of loopback, link-local, multicast, this host and its manager. */
+    allowlist: z._default(z.array(networkSchema), []),
+    /** Also never block RFC 1918, CGNAT and unique-local addresses. */
+    allowlist_private: z._default(z.boolean(), false),
+    /** Block an IPv6 attacker's whole /N (64 is typical: one host often owns a /64). 128 blocks the address only. */
+    ipv6_prefix: z._default(intBetween(16, 128), 128),
+    /** Where to find the attacker's address, in order. Default: Wazuh 4.14's get_srcip_from_json. */
+    source_fields: z.optional(z.array(fieldPathSchema).check(z.minLength(1))),
+    /** Extra manager addresses to protect, beyond those read from the agent's ossec.conf. */
+    manager_addresses: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(253))), []),
+    /** How long to wait for the state lock before giving up with an error. */
+    lock_timeout: z._default(durationSchema, 30),
+    /** Bound on every external command (nft, ipset, iptables, ip, usermod ...). */
+    command_timeout: z._default(durationSchema, 10),
+    nftables: z._default(nftablesSchema, () => nftablesSchema.parse({})),
+    ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
+    iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
+    /** Validated by the HTTP backend's own schema (parseConfig), loaded only when this section exists. */
+    http: z.optional(z.unknown()),
+    host_deny: z._default(hostDenySchema, () => hostDenySchema.parse({})),
+    /** Accounts palisade-disable-account never locks, on top of root and every system account. */
+    protected_users: z._default(z.array(userNameSchema), []),
+    disable_account: z._default(disableAccountSchema, () => disableAccountSchema.parse({})),
+    quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
+    /** The webhook palisade-notify posts to. Validated by its own schema (parseConfig), loaded only when this section exists. */
+    notify: z.optional(z.unknown()),
+  });
+}
 
-export type Config = Omit<z.infer<typeof configSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
-export type ConfigInput = z.input<typeof configSchema>;
+let builtSchema: ReturnType<typeof buildConfigSchema> | undefined;
+
+export function configSchema(): ReturnType<typeof buildConfigSchema> {
+  builtSchema ??= buildConfigSchema();
+  return builtSchema;
+}
+
+type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+
+export type Config = Omit<z.infer<ConfigSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
+export type ConfigInput = z.input<ConfigSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -169,7 +185,7 @@ export function fileMode(path: string): number | undefined {
 
 /** Defaults only: what a host with no etc/palisade.yml runs with. */
 export function defaultConfig(): Config {
-  const { http: _http, notify: _notify, ...defaults } = configSchema.parse({});
+  const { http: _http, notify: _notify, ...defaults } = configSchema().parse({});
   return defaults;
 }
 
@@ -177,9 +193,9 @@ export function defaultConfig(): Config {
  * Read and validate the YAML config. A missing file means defaults; anything wrong is one ConfigError
  * naming the file, the key and the fix, so that the log line alone is enough to repair it.
  *
- * Loading the YAML parser costs every alert about 10 ms, so the parsed document is kept in cacheFile
- * (private: the config may hold secrets) and reused while the file's inode, size, mtime and ctime are
- * unchanged. It is validated again on every run either way.
+ * Every alert starts a process, and parsing YAML and building the schemas costs it ~15 ms; so the validated
+ * result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
+ * size, mtime and ctime and the binary itself are unchanged. A config with an error is never cached.
  */
 export async function loadConfig(path: string, cacheFile?: string): Promise<Config> {
   let stamp: string;
@@ -187,12 +203,19 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
     const stat = statSync(path);
     stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return defaultConfig();
-    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+    stamp = 'absent';
   }
+  stamp = `${stamp}:${buildStamp()}`;
   const cached = cacheFile ? readCache(cacheFile, path, stamp) : undefined;
-  if (cached !== undefined) return await parseConfig(cached, path);
+  if (cached !== undefined) return cached;
 
+  const config = stamp.startsWith('absent:') ? defaultConfig() : await parseConfig(await readYaml(path), path);
+  if (cacheFile) writeCache(cacheFile, { path, stamp, config });
+  return config;
+}
+
+async function readYaml(path: string): Promise<unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -200,27 +223,34 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
     throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
   }
   const { parse } = await import('yaml');
-  let raw: unknown;
   try {
-    raw = parse(text) ?? {};
+    return parse(text) ?? {};
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     throw new ConfigError(`${path} is not valid YAML: ${message}`);
   }
-  if (cacheFile) writeCache(cacheFile, { path, stamp, raw });
-  return await parseConfig(raw, path);
 }
 
-function readCache(cacheFile: string, path: string, stamp: string): unknown {
+/** This build of Palisade: a cache written by another version (other defaults, other keys) is not reused. */
+function buildStamp(): string {
   try {
-    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; stamp?: unknown; raw?: unknown };
-    return cache.path === path && cache.stamp === stamp ? cache.raw : undefined;
+    const stat = statSync(process.execPath);
+    return `${version}:${stat.ino}:${stat.mtimeMs}`;
+  } catch {
+    return version;
+  }
+}
+
+function readCache(cacheFile: string, path: string, stamp: string): Config | undefined {
+  try {
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; stamp?: unknown; config?: Config };
+    return cache.path === path && cache.stamp === stamp ? cache.config : undefined;
   } catch {
     return undefined;
   }
 }
 
-function writeCache(cacheFile: string, cache: { path: string; stamp: string; raw: unknown }): void {
+function writeCache(cacheFile: string, cache: { path: string; stamp: string; config: Config }): void {
   const temp = `${cacheFile}.${process.pid}.tmp`;
   try {
     writeFileSync(temp, JSON.stringify(cache), { mode: 0o600 });
@@ -231,7 +261,7 @@ function writeCache(cacheFile: string, cache: { path: string; stamp: string; raw
 }
 
 export async function parseConfig(raw: unknown, origin: string): Promise<Config> {
-  const result = configSchema.safeParse(raw);
+  const result = configSchema().safeParse(raw);
   if (!result.success) throw new ConfigError(`${origin}: ${describeIssues(result.error)}`);
   const { http, notify, ...rest } = result.data;
   const config: Config = rest;

@@ -41,6 +41,8 @@ export class OptionsError extends Error {
 export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): CommandOptions {
   const raw: Record<string, unknown> = {};
   const args = extraArgs ?? [];
+  // Most <command> blocks have no <extra_args>: nothing to validate.
+  if (args.length === 0) return {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (typeof arg !== 'string') throw new OptionsError(`extra_args[${i}] is not a string`);

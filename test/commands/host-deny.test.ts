@@ -146,20 +146,21 @@ describe('state, expiry and the operator CLI', () => {
   const cliJson = <T>(...args: string[]) => palisadeJson<T>(install, [...args, '--root', install.root]);
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  it('a --ttl 2 line is listed, and palisade reconcile removes it with its state entry once it expired', async () => {
+  it('a --ttl 5 line is listed, and palisade reconcile removes it with its state entry once it expired', async () => {
     // timeout 0: execd never sends the delete (an agent killed, a host that crashed).
-    const run = await execd.add(command, alertFrom('203.0.113.7'), { extraArgs: ['--ttl', '2'], timeout: 0 });
+    const run = await execd.add(command, alertFrom('203.0.113.7'), { extraArgs: ['--ttl', '5'], timeout: 0 });
     expect(run.exitCode).toBe(0);
     expect(ourLines()).toEqual(['ALL: 203.0.113.7 # palisade']);
     const [entry] = install.stateEntries();
-    expect(Number(entry!.expiresAt) - Number(entry!.since)).toBe(2);
+    expect(Number(entry!.expiresAt) - Number(entry!.since)).toBe(5);
 
     const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
     expect(listed.blocks).toEqual([
       expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', command: 'palisade-host-deny', ruleId: '5712', inFirewall: true, inState: true }),
     ]);
 
-    await sleep(3000);
+    // Long enough that a loaded machine still lists it before it expires.
+    await sleep(6000);
     const report = await cliJson<{ ok: boolean; backends: Array<Record<string, unknown>> }>('reconcile');
     expect(report.ok).toBe(true);
     expect(report.backends).toContainEqual(expect.objectContaining({ backend: 'hosts-deny', expired: 1, expiredInFirewall: 1, active: 0 }));

@@ -153,17 +153,18 @@ describe('state, expiry and the operator CLI', () => {
     return report.backends.find((backend) => backend.backend === 'null-route');
   };
 
-  it('a --ttl 2 route is listed, outlives its ttl (routes keep no timer), and palisade reconcile removes it', async () => {
+  it('a --ttl 5 route is listed, outlives its ttl (routes keep no timer), and palisade reconcile removes it', async () => {
     const [attacker, neighbour] = lab.attacker4;
     // timeout 0: execd never sends the delete (an agent killed, a host that crashed).
-    expect((await ownExecd.add(command, alertFrom(attacker), { extraArgs: ['--ttl', '2'], timeout: 0 })).exitCode).toBe(0);
+    expect((await ownExecd.add(command, alertFrom(attacker), { extraArgs: ['--ttl', '5'], timeout: 0 })).exitCode).toBe(0);
     expect(await lab.canConnect(attacker, 500)).toBe(false);
     const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
     expect(listed.blocks).toEqual([
       expect.objectContaining({ address: attacker, backend: 'null-route', command: 'palisade-route-null', ruleId: '5712', inFirewall: true, inState: true }),
     ]);
 
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Long enough that a loaded machine still lists it before it expires.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
     expect(await lab.canConnect(attacker, 500)).toBe(false);
     expect(await nullRouteReport('reconcile')).toMatchObject({ expired: 1, expiredInFirewall: 1, active: 0 });
     expect(await routesTo(attacker)).toEqual([]);
