@@ -1,5 +1,7 @@
 /** Runtime pieces whose failure modes are hard to reach through a whole invocation. */
 import { spawn } from 'node:child_process';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, lockAddress, LockError } from '../src/runtime/lock.js';
 import { Execd } from './harness/execd.js';
@@ -31,6 +33,23 @@ describe('the state lock', () => {
   it('folds long install paths into a valid abstract socket name', () => {
     expect(Buffer.byteLength(lockAddress(`/${'x'.repeat(300)}`))).toBeLessThanOrEqual(107);
     expect(lockAddress(`/${'x'.repeat(300)}a`)).not.toBe(lockAddress(`/${'x'.repeat(300)}b`));
+  });
+});
+
+describe('the log file', () => {
+  it('is never written through a symlink planted in logs/ (the wazuh group can write there)', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    try {
+      const target = join(install.root, 'etc', 'precious');
+      writeFileSync(target, 'untouched\n');
+      symlinkSync(target, install.logFile);
+      const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      expect(run.exitCode).toBe(0);
+      expect(readFileSync(target, 'utf8')).toBe('untouched\n');
+      expect(run.stderr).toMatch(/cannot write .*active-responses\.log/);
+    } finally {
+      install.remove();
+    }
   });
 });
 

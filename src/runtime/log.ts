@@ -79,7 +79,9 @@ export function createLogger(options: LoggerOptions): Logger {
     if (options.path === undefined || openFailed) return;
     if (fd === undefined) {
       try {
-        fd = openSync(options.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o660);
+        // O_NOFOLLOW: logs/ is writable by the wazuh group, and a root process must not append to whatever a
+        // symlink planted there points at (/etc/shadow, a cron file).
+        fd = openSync(options.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o660);
       } catch (error) {
         openFailed = true;
         process.stderr.write(`${basename(options.argv0)}: cannot write ${options.path}: ${(error as Error).message}\n`);
