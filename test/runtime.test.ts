@@ -1,38 +1,53 @@
 /** Runtime pieces whose failure modes are hard to reach through a whole invocation. */
 import { spawn } from 'node:child_process';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireLock, lockAddress, LockError } from '../src/runtime/lock.js';
+import { acquireLock, LockError } from '../src/runtime/lock.js';
 import { Execd } from './harness/execd.js';
-import { nodeBin } from './harness/bundle.js';
+import { nodeBin, testRoot } from './harness/bundle.js';
 import { createInstall, type Install } from './harness/install.js';
 
 describe('the state lock', () => {
-  const identity = `/test/lock/${process.pid}/${Math.random()}`;
+  const lockDir = join(testRoot, `lock-${process.pid}`);
+  const lockFile = join(lockDir, 'state.lock');
+  mkdirSync(lockDir, { recursive: true });
 
   it('excludes a second holder until released, then lets it in', async () => {
-    const held = await acquireLock(identity, 1);
+    const held = await acquireLock(lockFile, 1);
     const started = Date.now();
-    await expect(acquireLock(identity, 0.3)).rejects.toBeInstanceOf(LockError);
+    await expect(acquireLock(lockFile, 0.3)).rejects.toBeInstanceOf(LockError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     await held.release();
-    await (await acquireLock(identity, 1)).release();
+    await (await acquireLock(lockFile, 1)).release();
   });
 
   it('cannot go stale: a holder killed with SIGKILL frees it at once', async () => {
-    const holder = spawn(nodeBin, ['-e', `require('net').createServer().listen(${JSON.stringify(lockAddress(identity))}, () => console.log('held'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      nodeBin,
+      ['-e', `const { DatabaseSync } = require('node:sqlite'); new DatabaseSync(${JSON.stringify(lockFile)}).exec('BEGIN EXCLUSIVE'); console.log('held'); setTimeout(() => {}, 60000);`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise((resolve) => holder.stdout!.once('data', resolve));
-    await expect(acquireLock(identity, 0.2)).rejects.toThrow(/still held after 0.2 s/);
+    await expect(acquireLock(lockFile, 0.2)).rejects.toThrow(/still held after 0.2 s/);
     holder.kill('SIGKILL');
     await new Promise((resolve) => holder.once('exit', resolve));
-    const lock = await acquireLock(identity, 1);
+    const lock = await acquireLock(lockFile, 1);
     await lock.release();
   });
 
-  it('folds long install paths into a valid abstract socket name', () => {
-    expect(Buffer.byteLength(lockAddress(`/${'x'.repeat(300)}`))).toBeLessThanOrEqual(107);
-    expect(lockAddress(`/${'x'.repeat(300)}a`)).not.toBe(lockAddress(`/${'x'.repeat(300)}b`));
+  it('is a file only root can open, in a directory only root can write', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    try {
+      await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      const dir = statSync(join(install.root, 'var', 'palisade'));
+      expect(dir.uid).toBe(0);
+      expect(dir.mode & 0o022).toBe(0);
+      const lock = statSync(join(install.root, 'var', 'palisade', 'state.lock'));
+      expect({ uid: lock.uid, mode: lock.mode & 0o777 }).toEqual({ uid: 0, mode: 0o600 });
+    } finally {
+      install.remove();
+    }
   });
 });
 

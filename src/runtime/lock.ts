@@ -1,14 +1,15 @@
 /**
- * The state lock: a Unix socket bound in Linux's abstract namespace, under a name derived from the install
- * dir. Binding is exclusive, and the kernel unbinds the name the instant its holder exits or is killed, so,
- * unlike Wazuh's lock directories (wazuh#23370), this lock cannot go stale; and it costs no process spawn,
- * which every alert would pay.
+ * The state lock: an exclusive POSIX record lock (fcntl) on a file in a root-only directory
+ * (var/palisade/state.lock). The kernel drops the lock the instant its holder exits or is killed, so, unlike
+ * Wazuh's lock directories (wazuh#23370), it cannot go stale; and an unprivileged user, who cannot open the
+ * file, cannot take it and stall every response.
  *
- * Abstract names belong to a network namespace: two invocations sharing an install dir from different
- * namespaces would not exclude each other. execd runs every AR in the host's namespace, so this never
- * happens in production; tests give each namespace its own install dir.
+ * Node has no fcntl or flock of its own. Its built-in SQLite takes exactly this lock for BEGIN EXCLUSIVE, in
+ * process and without spawning anything (every alert would pay a spawn): the file stays an empty database,
+ * nothing is ever written to it, and it is only ever used as a lock.
  */
-import { createServer, type Server } from 'node:net';
+import { chmodSync, lstatSync, writeFileSync } from 'node:fs';
+import type { DatabaseSync } from 'node:sqlite';
 
 export class LockError extends Error {
   override name = 'LockError';
@@ -18,35 +19,41 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-/** Abstract names are at most 107 bytes: long install paths are folded by a 64-bit FNV-1a hash. */
-export function lockAddress(identity: string): string {
-  if (identity.length <= 80) return `\0palisade-lock:${identity}`;
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(identity)) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
-  return `\0palisade-lock:${identity.slice(-60)}:${hash.toString(16)}`;
-}
-
-function tryBind(address: string): Promise<Server | undefined> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
-    server.listen(address, () => resolve(server.unref()));
-  });
-}
-
-/** Waits up to timeoutSeconds for the lock named by identity (the state dir); throws LockError after that. */
-export async function acquireLock(identity: string, timeoutSeconds: number): Promise<HeldLock> {
-  const address = lockAddress(identity);
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  let pause = 1;
-  for (;;) {
-    const server = await tryBind(address);
-    if (server) return { release: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-    if (Date.now() >= deadline) {
-      throw new LockError(`the state lock for ${identity} is still held after ${timeoutSeconds} s (config lock_timeout); another Palisade command is stuck`);
+/** Waits up to timeoutSeconds for the lock on `path` (created if missing); throws LockError after that. */
+export async function acquireLock(path: string, timeoutSeconds: number): Promise<HeldLock> {
+  const { DatabaseSync } = await import('node:sqlite');
+  let database: DatabaseSync;
+  try {
+    // Root's alone: whoever can open the file can hold a shared lock on it, and stall every response. No
+    // descriptor of our own is opened here: closing one would drop the locks this process holds on the file.
+    try {
+      writeFileSync(path, '', { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    // Holders keep the lock for a few milliseconds: poll fast, back off a little, jitter to avoid lockstep.
-    await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause));
-    pause = Math.min(pause * 2, 25);
+    const stat = lstatSync(path);
+    if (!stat.isFile()) throw new Error('not a regular file');
+    if ((stat.mode & 0o777) !== 0o600) chmodSync(path, 0o600);
+    // SQLite waits for the lock itself, sleeping between tries, for at most `timeout` milliseconds.
+    database = new DatabaseSync(path, { timeout: Math.round(timeoutSeconds * 1000) });
+  } catch (error) {
+    throw new LockError(`cannot open the lock file ${path}: ${(error as Error).message}`);
   }
+  try {
+    database.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    database.close();
+    const busy = /locked|busy/i.test((error as Error).message);
+    throw new LockError(
+      busy
+        ? `the lock ${path} is still held after ${timeoutSeconds} s (config lock_timeout); another Palisade command is stuck`
+        : `cannot take the lock ${path}: ${(error as Error).message}`,
+    );
+  }
+  return {
+    release: async () => {
+      database.exec('COMMIT');
+      database.close();
+    },
+  };
 }

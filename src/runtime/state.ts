@@ -91,7 +91,7 @@ export class StateStore {
   /** Runs `change` holding the lock, so that the firewall and these files agree whenever it is free. */
   async locked<T>(timeoutSeconds: number, change: () => Promise<T>): Promise<T> {
     mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
-    const lock = await acquireLock(this.dir, timeoutSeconds);
+    const lock = await acquireLock(join(this.dir, 'state.lock'), timeoutSeconds);
     try {
       return await change();
     } finally {
