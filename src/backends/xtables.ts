@@ -286,7 +286,7 @@ export function openXtables(ctx: BackendContext): Promise<Xtables> {
 /**
  * Healing takes this lock, then looks again: two invocations that both found a jump missing must not both
  * insert it. The state lock already serialises Palisade's own commands; this one also covers backends run
- * on their own (reconcile, the test runner). flock(2): it cannot go stale.
+ * on their own (reconcile, the test runner). An fcntl lock (runtime/lock.ts): it cannot go stale.
  */
 const healLockFile = '/run/palisade-xtables.lock';
 
@@ -295,7 +295,7 @@ export async function underHealLock<T>(ctx: BackendContext, heal: () => Promise<
   try {
     lock = await acquireLock(healLockFile, ctx.config.lock_timeout);
   } catch (error) {
-    if (error instanceof LockError) throw new BackendError(error.message, { tool: 'flock' });
+    if (error instanceof LockError) throw new BackendError(error.message, { tool: 'palisade' });
     throw error;
   }
   try {
