@@ -48,6 +48,14 @@ export interface FirewallBlock extends Block {
   expiresIn?: number | undefined;
 }
 
+/** What the kernel counted for one of our rules: the traffic Palisade's blocks stopped. */
+export interface DropCounter {
+  /** Which rule: "INPUT palisade4", "PALISADE IPv6", "blocked_addr4". */
+  name: string;
+  packets: number;
+  bytes: number;
+}
+
 export interface BackendContext {
   config: Config;
   log: Logger;
@@ -83,6 +91,8 @@ export interface Backend {
   /** Renew the block's timer (execd answered abort: it has just extended its own). Adds it if missing. */
   refresh(block: Block, ttlSeconds: number): Promise<AddOutcome>;
   list(): Promise<FirewallBlock[]>;
+  /** The kernel's packet and byte counters of our rules, where it keeps them (palisade status). */
+  dropCounters?(): Promise<DropCounter[]>;
   /** Remove every block and every table, chain, set or rule of ours. */
   flush(): Promise<void>;
 }

@@ -10,7 +10,7 @@
  * Every ipset command carries -exist, so an add of a present address renews its timer instead of failing;
  * an `ipset test` before it tells "present" from "added" without ever listing a set on the add path.
  */
-import type { ActiveBlock, Backend, BackendContext, Block, EnsureOutcome, FirewallBlock } from './backend.js';
+import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock } from './backend.js';
 import { BackendError } from './backend.js';
 import { isSingleHost, parseAddress } from '../runtime/address.js';
 import {
@@ -172,6 +172,16 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     async list(): Promise<FirewallBlock[]> {
       const listed = await Promise.all(sets.map((set) => listSet(set)));
       return listed.flat();
+    },
+    /** One counter per set rule: "INPUT palisade4". */
+    async dropCounters(): Promise<DropCounter[]> {
+      const xt = await xtables();
+      const ours = new RegExp(`^-A (\\S+) -m set --match-set (${sets.map((set) => set.name).join('|')}) src `);
+      const counted = await Promise.all(families.map((family) => xt.countedRules(family)));
+      return counted.flat().flatMap(({ line, packets, bytes }) => {
+        const match = ours.exec(line);
+        return match ? [{ name: `${match[1]} ${match[2]}`, packets, bytes }] : [];
+      });
     },
     async flush() {
       const ours = new RegExp(` --match-set (${sets.map((set) => set.name).join('|')}) src `);

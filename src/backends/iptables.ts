@@ -7,7 +7,7 @@
  * There is no kernel timer here: the state file carries the expiry, and execd's delete removes the rule.
  * refresh only makes sure the rule is there.
  */
-import type { ActiveBlock, Backend, BackendContext, Block, EnsureOutcome, FirewallBlock } from './backend.js';
+import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock } from './backend.js';
 import { parseAddress } from '../runtime/address.js';
 import {
   anyTarget,
@@ -164,6 +164,20 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
       const xt = await xtables();
       const listed = await Promise.all(families.map((family) => xt.listChain(family, chain)));
       return listed.flatMap((lines) => (lines ?? []).map((line) => sourceOf(line, chain)).filter((block) => block !== undefined));
+    },
+    /** The sum over our chain's per-address rules, per family: "PALISADE IPv4". */
+    async dropCounters(): Promise<DropCounter[]> {
+      const xt = await xtables();
+      return Promise.all(
+        families.map(async (family) => {
+          const rules = (await xt.countedRules(family)).filter(({ line }) => line.startsWith(`-A ${chain} `));
+          return {
+            name: `${chain} IPv${family}`,
+            packets: rules.reduce((sum, rule) => sum + rule.packets, 0),
+            bytes: rules.reduce((sum, rule) => sum + rule.bytes, 0),
+          };
+        }),
+      );
     },
     async flush() {
       // Jumps from every chain, not only those configured now: they may have changed since.

@@ -145,6 +145,20 @@ export class Xtables {
     return result.stdout.split('\n').filter((line) => line.startsWith('-A '));
   }
 
+  /**
+   * The "-A" lines of the filter table with the kernel's counters, which `-S -v` prints inline as
+   * "-c PACKETS BYTES"; the line comes back without them, as -S alone prints it.
+   */
+  async countedRules(family: Family): Promise<Array<{ line: string; packets: number; bytes: number }>> {
+    const result = await this.run(family, ['-S', '-v']);
+    if (result.exitCode !== 0) throw refused('cannot list the filter table with its counters', this.tool(family), result);
+    return result.stdout.split('\n').flatMap((line) => {
+      const counted = / -c (\d+) (\d+)/.exec(line);
+      if (!line.startsWith('-A ') || !counted) return [];
+      return [{ line: line.replace(counted[0], ''), packets: Number(counted[1]), bytes: Number(counted[2]) }];
+    });
+  }
+
   /** The chain as -S prints it (one "-N"/"-A" line each), or undefined when there is no such chain. */
   async listChain(family: Family, chain: string): Promise<string[] | undefined> {
     const result = await this.run(family, ['-S', chain]);

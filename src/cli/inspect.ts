@@ -3,7 +3,7 @@
  * backends are in use, what each firewall holds, and whether our nftables table is whole.
  */
 import * as z from 'zod/mini';
-import type { BackendName, FirewallBlock } from '../backends/backend.js';
+import type { BackendName, DropCounter, FirewallBlock } from '../backends/backend.js';
 import { explainDetection } from '../backends/detect.js';
 import { counterFor, setNames } from '../backends/nftables.js';
 import { openBackend, type BlockingEnv } from '../commands/blocking.js';
@@ -43,6 +43,8 @@ export interface FirewallView {
   backend: BackendName;
   /** What the firewall itself holds; undefined when it could not be read (then `error` says why). */
   blocks: FirewallBlock[] | undefined;
+  /** The kernel's counters of our rules, where the backend reads them (ipset, iptables). */
+  counters?: DropCounter[];
   error?: string;
 }
 
@@ -50,7 +52,8 @@ export interface FirewallView {
 export async function readFirewall(env: BlockingEnv, state: StateStore, backend: BackendName): Promise<FirewallView> {
   try {
     const opened = await openBackend(env, backend, state);
-    return { backend, blocks: await opened.list() };
+    const blocks = await opened.list();
+    return { backend, blocks, ...(opened.dropCounters ? { counters: await opened.dropCounters() } : {}) };
   } catch (error) {
     return { backend, blocks: undefined, error: (error as Error).message };
   }

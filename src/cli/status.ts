@@ -82,6 +82,12 @@ export async function run(ctx: CliContext): Promise<number> {
   };
   if (corrupt > 0) problems.push(`${corrupt} state entr${corrupt === 1 ? 'y was' : 'ies were'} unreadable and set aside as *.corrupt in ${state.blocksDir}: look at them, then delete them`);
 
+  // One table for every backend's counters: nftables' named counters, the set and chain rules of the others.
+  const counters = [
+    ...(nftables?.counters ?? []).map((counter) => ({ backend: 'nftables' as const, ...counter })),
+    ...views.flatMap((view) => (view.counters ?? []).map((counter) => ({ backend: view.backend, ...counter }))),
+  ];
+
   if (ctx.out.json) {
     ctx.out.document({
       ok: problems.length === 0,
@@ -92,6 +98,7 @@ export async function run(ctx: CliContext): Promise<number> {
       iptables,
       nftables,
       blocks,
+      counters,
       state: stateReport,
       problems,
     });
@@ -127,11 +134,11 @@ export async function run(ctx: CliContext): Promise<number> {
       return [entry.backend, `IPv${entry.family}`, String(entry.active), entry.inFirewall !== null && entry.inFirewall < entry.active ? paint('fail', held) : held];
     }),
   );
-  if (nftables?.counters.length) {
+  if (counters.length > 0) {
     out.line();
     out.table(
-      [{ header: 'NFT COUNTER' }, { header: 'PACKETS', align: 'right' }, { header: 'BYTES', align: 'right' }],
-      nftables.counters.map((counter) => [counter.name, String(counter.packets), String(counter.bytes)]),
+      [{ header: 'BACKEND' }, { header: 'DROP COUNTER' }, { header: 'PACKETS', align: 'right' }, { header: 'BYTES', align: 'right' }],
+      counters.map((counter) => [counter.backend, counter.name, String(counter.packets), String(counter.bytes)]),
     );
   }
   if (problems.length > 0) {
