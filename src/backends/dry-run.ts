@@ -3,6 +3,7 @@
  * measuring Palisade's own cost without a kernel in the way (bench/).
  */
 import type { ActiveBlock, Backend, BackendContext, Block, FirewallBlock } from './backend.js';
+import { nowSeconds } from '../runtime/duration.js';
 
 export function createDryRunBackend(ctx: BackendContext): Backend {
   return {
@@ -16,7 +17,7 @@ export function createDryRunBackend(ctx: BackendContext): Backend {
         address,
         family,
         prefix,
-        expiresIn: Math.max(0, expiresAt - Math.floor(Date.now() / 1000)),
+        expiresIn: Math.max(0, expiresAt - nowSeconds()),
       })),
     flush: async () => {},
   };

@@ -28,6 +28,7 @@ import type {
   FirewallBlock,
 } from './backend.js';
 import { BackendError } from './backend.js';
+import { nowSeconds } from '../runtime/duration.js';
 
 /** Exported for the CLI's health check (palisade status, doctor). */
 export const setNames = ['addr4', 'addr6', 'net4', 'net6'] as const;
@@ -227,7 +228,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
    * `first` are blocks of this invocation, which win over the state file's view of the same address.
    */
   const replayable = (first: TimedBlock[], without: Block | undefined): { replay: TimedBlock[]; skipped: number } => {
-    const now = Math.floor(Date.now() / 1000);
+    const now = nowSeconds();
     const candidates: TimedBlock[] = [];
     let skipped = 0;
     for (const entry of ctx.restorable()) {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runTool, ToolError, type ToolResult } from '../runtime/exec.js';
 import { acquireLock, LockError } from '../runtime/lock.js';
 import { BackendError, type ActiveBlock, type BackendContext, type BackendName } from './backend.js';
+import { nowSeconds } from '../runtime/duration.js';
 
 export type XtablesVariant = 'nft' | 'legacy';
 export type Family = 4 | 6;
@@ -320,7 +321,7 @@ export async function underHealLock<T>(ctx: BackendContext, heal: () => Promise<
 }
 
 /** Entries of one family still worth putting back, with the seconds each has left. */
-export function restorableOf(ctx: BackendContext, family: Family, now = Math.floor(Date.now() / 1000)): Array<ActiveBlock & { remaining: number }> {
+export function restorableOf(ctx: BackendContext, family: Family, now = nowSeconds()): Array<ActiveBlock & { remaining: number }> {
   return ctx
     .restorable()
     .filter((entry) => entry.family === family && entry.expiresAt > now)

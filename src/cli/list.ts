@@ -4,7 +4,7 @@
  */
 import type { BackendName } from '../backends/backend.js';
 import { openStateStore } from '../commands/blocking.js';
-import { nowSeconds } from '../runtime/state.js';
+import { nowSeconds } from '../runtime/duration.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, readFirewall } from './inspect.js';
 import { localTime, shortDuration } from './output.js';

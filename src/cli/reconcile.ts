@@ -10,7 +10,8 @@
  */
 import type { BackendName } from '../backends/backend.js';
 import { openBackend, openStateStore } from '../commands/blocking.js';
-import { nowSeconds, type StateEntry } from '../runtime/state.js';
+import { nowSeconds } from '../runtime/duration.js';
+import { type StateEntry } from '../runtime/state.js';
 import { blockOf } from './block.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, explainBackend } from './inspect.js';

@@ -11,9 +11,9 @@ import { detectBackend } from '../backends/detect.js';
 import { loadBackend } from '../backends/registry.js';
 import { blockText } from '../runtime/address.js';
 import type { Config } from '../runtime/config.js';
-import { formatDuration } from '../runtime/duration.js';
+import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import type { Logger } from '../runtime/log.js';
-import { nowSeconds, StateStore, stateDir, type StateEntry } from '../runtime/state.js';
+import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 
 export interface BlockingEnv {
   /** Who acts, as the state entry's command: palisade-drop, palisade-nftables-drop, palisade (the CLI). */

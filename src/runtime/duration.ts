@@ -1,3 +1,6 @@
+/** The clock in whole seconds, the unit of every expiry Palisade stores and every kernel timeout it sets. */
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
 /** "90", "90s", "15m", "12h", "7d", "2w" -> seconds; undefined when the text is not a duration. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames, type BackendName } from '../backends/backend.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { nowSeconds } from './duration.js';
 import { acquireLock } from './lock.js';
 
 export const stateEntrySchema = z.object({
@@ -29,7 +30,6 @@ export const stateEntrySchema = z.object({
 export type StateEntry = z.infer<typeof stateEntrySchema>;
 export type EntryKey = Pick<StateEntry, 'backend' | 'address'>;
 
-export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export function stateDir(installDir: string): string {
   return join(installDir, 'var', 'palisade');

@@ -16,6 +16,7 @@ import { HttpClient, pick, usualErrorMessage } from './client.js';
 import { isOurs, type PresetConfig, ruleNote } from './config.js';
 import type { PresetBackend } from './index.js';
 import { readCaFile, resolveSecret } from './secrets.js';
+import { nowSeconds } from '../../runtime/duration.js';
 
 type GenericConfig = PresetConfig<'generic'>;
 type RequestTemplate = GenericConfig['block'];
@@ -73,7 +74,7 @@ export function createGenericPreset(config: GenericConfig, ctx: BackendContext):
 
   /** Without a list call, what Palisade's state says it holds there. */
   function fromState(): FirewallBlock[] {
-    const now = Math.floor(Date.now() / 1000);
+    const now = nowSeconds();
     return ctx.restorable().map(({ address, family, prefix, expiresAt }) => ({ address, family, prefix, expiresIn: Math.max(0, expiresAt - now) }));
   }
 
