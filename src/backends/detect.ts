@@ -6,10 +6,9 @@
 import { accessSync, constants } from 'node:fs';
 import type { BackendName } from './backend.js';
 
-export function onPath(tool: string, path = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): boolean {
-  // execd's PATH may lack the sbin directories where firewall tools live.
-  const dirs = new Set([...path.split(':'), '/usr/sbin', '/sbin']);
-  for (const dir of dirs) {
+/** Both entries (runtime/dispatch.ts, cli/main.ts) have put the sbin directories on PATH already (withSbinOnPath). */
+export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
+  for (const dir of path.split(':')) {
     if (!dir) continue;
     try {
       accessSync(`${dir}/${tool}`, constants.X_OK);
