@@ -223,9 +223,9 @@ describe('nftables backend', () => {
     await expectOutcome('add', { config, block: block(lab.attacker4[0]), ttl: 600 });
     await expectOutcome('add', { config, block: block(lab.attacker6[0]), ttl: 600 });
     // A dropped SYN would leave the client waiting the whole 5 s; a reset fails it with ECONNREFUSED.
-    expect(await connectError(lab, lab.attacker4[0], 5000)).toBe('ECONNREFUSED');
-    expect(await connectError(lab, lab.attacker6[0], 5000)).toBe('ECONNREFUSED');
-    expect(await connectError(lab, lab.attacker4[1], 5000)).toBe('connected');
+    expect(await lab.connectOutcome(lab.attacker4[0], 5000)).toBe('ECONNREFUSED');
+    expect(await lab.connectOutcome(lab.attacker6[0], 5000)).toBe('ECONNREFUSED');
+    expect(await lab.connectOutcome(lab.attacker4[1], 5000)).toBe('connected');
   });
 
   it('surfaces nft\'s own message when it refuses a block, and changes nothing', async () => {
@@ -310,15 +310,3 @@ describe('nftables backend', () => {
     expect(input.match(/@addr4/g)).toHaveLength(1);
   });
 });
-
-/** The error code a TCP connection from `from` ends with, or "connected". */
-async function connectError(lab: Lab, from: string, timeoutMs: number): Promise<string> {
-  const target = from.includes(':') ? lab.protected6 : lab.protected4;
-  const script = `
-    const socket = require('node:net').connect({ host: '${target}', port: ${lab.port}, localAddress: '${from}' });
-    const done = (word) => { process.stdout.write(word); process.exit(0); };
-    socket.setTimeout(${timeoutMs}, () => done('timeout'));
-    socket.on('data', () => done('connected'));
-    socket.on('error', (error) => done(error.code));`;
-  return lab.run(lab.attackerNs, [process.execPath, '-e', script]);
-}

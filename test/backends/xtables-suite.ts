@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { parseAddress } from '../../src/runtime/address.js';
 import type { ConfigInput } from '../../src/runtime/config.js';
-import { backendRunnerArgv, nodeBin } from '../harness/bundle.js';
+import { backendRunnerArgv } from '../harness/bundle.js';
 import { createLab, type Lab } from '../harness/netns.js';
 
 export type XtablesBackendName = 'ipset' | 'iptables';
@@ -66,19 +66,6 @@ export async function must(lab: Lab, backend: XtablesBackendName, verb: string, 
   const output = await runVerb(lab, backend, verb, options);
   if (!output.ok) throw new Error(`${backend} ${verb} failed: ${JSON.stringify(output.error)}`);
   return output.outcome;
-}
-
-/** What a TCP client at `from` sees: "connected", the error code (ECONNREFUSED: a reject) or "timeout" (a drop). */
-export async function connectOutcome(lab: Lab, from: string, timeoutMs: number): Promise<string> {
-  const target = from.includes(':') ? lab.protected6 : lab.protected4;
-  const script = `
-    const socket = require('node:net').connect({ host: '${target}', port: ${lab.port}, localAddress: '${from}' });
-    const done = (word) => { process.stdout.write(word); process.exit(0); };
-    socket.setTimeout(${timeoutMs}, () => done('timeout'));
-    socket.on('data', () => done('connected'));
-    socket.on('error', (error) => done(error.code));`;
-  const [file, ...rest] = lab.inNs(lab.attackerNs, [nodeBin, '-e', script]);
-  return (await execa(file!, rest, { timeout: timeoutMs + 10_000 })).stdout;
 }
 
 /** A connection from a blocked address times out (drop), so probes of blocked addresses wait this long. */
@@ -249,9 +236,9 @@ export function describeXtablesBackend(backend: XtablesBackendName, kernel: Kern
       await must(lab, backend, 'add', { block: block(lab.attacker4[0]), ttl: 600, config });
       await must(lab, backend, 'add', { block: block(lab.attacker6[0]), ttl: 600, config });
       // A drop would run into the 5 s timeout; a reject is refused by the ICMP answer.
-      expect(await connectOutcome(lab, lab.attacker4[0], 5000)).toBe('ECONNREFUSED');
-      expect(await connectOutcome(lab, lab.attacker6[0], 5000)).toBe('ECONNREFUSED');
-      expect(await connectOutcome(lab, lab.attacker4[1], 5000)).toBe('connected');
+      expect(await lab.connectOutcome(lab.attacker4[0], 5000)).toBe('ECONNREFUSED');
+      expect(await lab.connectOutcome(lab.attacker6[0], 5000)).toBe('ECONNREFUSED');
+      expect(await lab.connectOutcome(lab.attacker4[1], 5000)).toBe('connected');
     });
 
     it('takes 20 concurrent invocations for 20 addresses: exactly 20 blocks, no duplicate rule', async () => {

@@ -25,6 +25,11 @@ export interface Lab {
   run(ns: string, argv: readonly string[]): Promise<string>;
   /** True when a TCP connection from `from` (an attacker address) to the protected host completes. */
   canConnect(from: string, timeoutMs?: number): Promise<boolean>;
+  /**
+   * What a TCP client at `from` sees: "connected", "timeout" (a drop), or the error's code (ECONNREFUSED: a
+   * reject). For tests that must tell a drop from a reject.
+   */
+  connectOutcome(from: string, timeoutMs?: number): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -85,6 +90,16 @@ export async function createLab(): Promise<Lab> {
   });
 
   const inNs = (ns: string, argv: readonly string[]) => ['ip', 'netns', 'exec', ns, ...argv];
+  const connectOutcome = async (from: string, timeoutMs = 1500): Promise<string> => {
+    const target = from.includes(':') ? lab.protected6 : lab.protected4;
+    const result = await execa(
+      'ip',
+      ['netns', 'exec', attackerNs, process.execPath, '-e', probeScript(target, lab.port, from, timeoutMs)],
+      { timeout: timeoutMs + 5000, reject: false },
+    );
+    if (result.stdout === '') throw new Error(`connection probe from ${from} printed nothing: ${result.stderr}`);
+    return result.stdout;
+  };
   return {
     ...lab,
     inNs,
@@ -96,16 +111,12 @@ export async function createLab(): Promise<Lab> {
       }
       return result.stdout;
     },
+    connectOutcome,
     async canConnect(from, timeoutMs = 1500) {
-      const target = from.includes(':') ? lab.protected6 : lab.protected4;
-      const result = await execa(
-        'ip',
-        ['netns', 'exec', attackerNs, process.execPath, '-e', probeScript(target, lab.port, from, timeoutMs)],
-        { timeout: timeoutMs + 5000, reject: false },
-      );
-      if (result.stdout === 'connected') return true;
-      if (result.stdout === 'refused') return false;
-      throw new Error(`connection probe from ${from} failed oddly: ${result.stdout} ${result.stderr}`);
+      const outcome = await connectOutcome(from, timeoutMs);
+      if (outcome === 'connected') return true;
+      if (blockedOutcomes.includes(outcome)) return false;
+      throw new Error(`connection probe from ${from} failed oddly: ${outcome}`);
     },
     async destroy() {
       listener.kill('SIGKILL');
@@ -126,13 +137,16 @@ function listenerScript(port: number): string {
     server.listen({ port: ${port}, host: '::', ipv6Only: false }, () => process.stdout.write('listening\\n'));`;
 }
 
-/** Prints "connected" when the server greets us, "refused" on a timeout, a reset or an ICMP error. */
+/** What a blocked address meets: a drop's silence, a reset, or an ICMP error. Anything else is the lab's fault. */
+const blockedOutcomes = ['timeout', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'];
+
+/** Prints "connected" when the server greets us, "timeout" when nothing answers, else the error's code. */
 function probeScript(host: string, port: number, localAddress: string, timeoutMs: number): string {
   return `
     const net = require('node:net');
     const socket = net.connect({ host: '${host}', port: ${port}, localAddress: '${localAddress}' });
     const done = (word) => { process.stdout.write(word); socket.destroy(); process.exit(0); };
-    socket.setTimeout(${timeoutMs}, () => done('refused'));
+    socket.setTimeout(${timeoutMs}, () => done('timeout'));
     socket.on('data', () => done('connected'));
-    socket.on('error', (error) => done(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(error.code) ? 'refused' : 'error ' + error.code));`;
+    socket.on('error', (error) => done(String(error.code)));`;
 }
