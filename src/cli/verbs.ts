@@ -23,12 +23,12 @@ const backendFlag = (help: string) => ({ '--backend': { key: 'backend', placehol
 export const statusSchema = z.strictObject({});
 export const listSchema = z.strictObject({ backend: backendOption });
 export const blockSchema = z.strictObject({
-  address: networkSchema,
-  ttl: z.optional(durationSchema),
+  address: networkSchema(),
+  ttl: z.optional(durationSchema()),
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   backend: backendOption,
 });
-export const unblockSchema = z.strictObject({ address: networkSchema, backend: backendOption });
+export const unblockSchema = z.strictObject({ address: networkSchema(), backend: backendOption });
 export const flushSchema = z.strictObject({ yes: z.optional(z.boolean()), backend: backendOption });
 export const reconcileSchema = z.strictObject({ backend: backendOption });
 export const doctorSchema = z.strictObject({});

@@ -6,61 +6,70 @@ import type { HttpConfig } from '../backends/http/config.js';
 import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
+import { lazy } from './lazy.js';
 import { version } from '../version.js';
 
 /**
  * For `backend:` and `--backend`: hosts-deny and null-route are refused with the command to register
  * instead, as they belong to palisade-host-deny and palisade-route-null.
  */
-const notACommandBackend = z.refine((name: unknown) => !(typeof name === 'string' && Object.hasOwn(commandBackends, name)), {
-  error: (issue) => {
-    const name = issue.input as keyof typeof commandBackends;
-    return `${name} is only ever the backend of ${commandBackends[name]}: register that command in ossec.conf instead of choosing ${name} here`;
-  },
-});
+const notACommandBackend = lazy(() =>
+  z.refine((name: unknown) => !(typeof name === 'string' && Object.hasOwn(commandBackends, name)), {
+    error: (issue) => {
+      const name = issue.input as keyof typeof commandBackends;
+      return `${name} is only ever the backend of ${commandBackends[name]}: register that command in ossec.conf instead of choosing ${name} here`;
+    },
+  }),
+);
+
+// The schemas below are shared with <extra_args> options and the CLI, and built on first use (see lazy.ts).
 
 /** A firewall named in the config or in <extra_args>. */
-export const chosenBackendSchema = z.pipe(z.unknown().check(notACommandBackend), z.enum(firewallBackendNames));
+export const chosenBackendSchema = lazy(() => z.pipe(z.unknown().check(notACommandBackend()), z.enum(firewallBackendNames)));
 
 /** Seconds, written as 3600 or "1h", "7d". */
-export const durationSchema = z.pipe(
-  z.union([z.int().check(z.positive()), z.string()]),
-  z.transform((value: number | string, ctx) => {
-    const seconds = typeof value === 'number' ? value : parseDuration(value);
-    if (seconds === undefined) {
-      ctx.issues.push({ code: 'custom', message: `"${value}" is not a duration (use seconds or 30m, 12h, 7d)`, input: value });
-      return z.NEVER;
-    }
-    return seconds;
-  }),
+export const durationSchema = lazy(() =>
+  z.pipe(
+    z.union([z.int().check(z.positive()), z.string()]),
+    z.transform((value: number | string, ctx) => {
+      const seconds = typeof value === 'number' ? value : parseDuration(value);
+      if (seconds === undefined) {
+        ctx.issues.push({ code: 'custom', message: `"${value}" is not a duration (use seconds or 30m, 12h, 7d)`, input: value });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  ),
 );
 
 /** One year: the longest kernel timer Palisade sets. */
 export const maxSafetyNet = 365 * 86_400;
 
-export const networkSchema = z.pipe(
-  z.string(),
-  z.transform((value: string, ctx) => {
-    const parsed = parseAddress(value, { allowNetwork: true });
-    if (!parsed.ok) {
-      ctx.issues.push({ code: 'custom', message: `"${value}" is not an address or network: ${parsed.reason}`, input: value });
-      return z.NEVER;
-    }
-    return parsed.block;
-  }),
+export const networkSchema = lazy(() =>
+  z.pipe(
+    z.string(),
+    z.transform((value: string, ctx) => {
+      const parsed = parseAddress(value, { allowNetwork: true });
+      if (!parsed.ok) {
+        ctx.issues.push({ code: 'custom', message: `"${value}" is not an address or network: ${parsed.reason}`, input: value });
+        return z.NEVER;
+      }
+      return parsed.block;
+    }),
+  ),
 );
 
 /** A dotted path into the alert, as Wazuh's decoders name fields: data.srcip, data.win.eventdata.ipAddress. */
-export const fieldPathSchema = z.string().check(
-  z.regex(/^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$/, 'must be a dotted field path such as data.src_ip'),
+export const fieldPathSchema = lazy(() =>
+  z.string().check(z.regex(/^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$/, 'must be a dotted field path such as data.src_ip')),
 );
 
 const name = (pattern: RegExp) => z.string().check(z.regex(pattern, `must match ${pattern.source}`));
 const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
 /**
- * The whole schema, built on first use: constructing some hundred zod schemas costs every alert ~5 ms, and an
- * alert whose config comes from the validated cache (loadConfig) needs none of them.
+ * The whole schema, built on first use (configSchema): constructing some hundred zod schemas costs ~5 ms, and
+ * an alert whose config comes from the validated cache (loadConfig) needs none of them.
  */
 function buildConfigSchema() {
   const nftablesSchema = z.strictObject({
@@ -115,25 +124,25 @@ function buildConfigSchema() {
   });
 
   return z.strictObject({
-    backend: z._default(z.pipe(z.unknown().check(notACommandBackend), z.enum(['auto', ...firewallBackendNames])), 'auto'),
+    backend: z._default(z.pipe(z.unknown().check(notACommandBackend()), z.enum(['auto', ...firewallBackendNames])), 'auto'),
     /** drop is silent; reject answers with an ICMP/TCP reset so a legitimate client fails fast. */
     action: z._default(z.enum(['drop', 'reject']), 'drop'),
     /** The longest a block may live in the firewall without a delete from execd: the kernel timer's value. */
-    max_ttl: z._default(durationSchema.check(z.lte(maxSafetyNet, 'must be at most 365d: a safety net longer than a year protects nothing, and nft refuses very long timeouts')), 604_800),
+    max_ttl: z._default(durationSchema().check(z.lte(maxSafetyNet, 'must be at most 365d: a safety net longer than a year protects nothing, and nft refuses very long timeouts')), 604_800),
     /** Networks never blocked, on top of loopback, link-local, multicast, this host and its manager. */
-    allowlist: z._default(z.array(networkSchema), []),
+    allowlist: z._default(z.array(networkSchema()), []),
     /** Also never block RFC 1918, CGNAT and unique-local addresses. */
     allowlist_private: z._default(z.boolean(), false),
     /** Block an IPv6 attacker's whole /N (64 is typical: one host often owns a /64). 128 blocks the address only. */
     ipv6_prefix: z._default(intBetween(16, 128), 128),
     /** Where to find the attacker's address, in order. Default: Wazuh 4.14's get_srcip_from_json. */
-    source_fields: z.optional(z.array(fieldPathSchema).check(z.minLength(1))),
+    source_fields: z.optional(z.array(fieldPathSchema()).check(z.minLength(1))),
     /** Extra manager addresses to protect, beyond those read from the agent's ossec.conf. */
     manager_addresses: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(253))), []),
     /** How long to wait for the state lock before giving up with an error. */
-    lock_timeout: z._default(durationSchema, 30),
+    lock_timeout: z._default(durationSchema(), 30),
     /** Bound on every external command (nft, ipset, iptables, ip, usermod ...). */
-    command_timeout: z._default(durationSchema, 10),
+    command_timeout: z._default(durationSchema(), 10),
     nftables: z._default(nftablesSchema, () => nftablesSchema.parse({})),
     ipset: z._default(ipsetSchema, () => ipsetSchema.parse({})),
     iptables: z._default(iptablesSchema, () => iptablesSchema.parse({})),
@@ -149,12 +158,7 @@ function buildConfigSchema() {
   });
 }
 
-let builtSchema: ReturnType<typeof buildConfigSchema> | undefined;
-
-export function configSchema(): ReturnType<typeof buildConfigSchema> {
-  builtSchema ??= buildConfigSchema();
-  return builtSchema;
-}
+export const configSchema = lazy(buildConfigSchema);
 
 type ConfigSchema = ReturnType<typeof buildConfigSchema>;
 

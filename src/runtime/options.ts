@@ -5,15 +5,18 @@
  */
 import * as z from 'zod/mini';
 import { chosenBackendSchema, durationSchema, fieldPathSchema } from './config.js';
+import { lazy } from './lazy.js';
 
-export const commandOptionsSchema = z.strictObject({
-  sourceFields: z.optional(z.array(fieldPathSchema)),
-  backend: z.optional(chosenBackendSchema),
-  ttl: z.optional(durationSchema),
-  reject: z.optional(z.boolean()),
-});
+const commandOptionsSchema = lazy(() =>
+  z.strictObject({
+    sourceFields: z.optional(z.array(fieldPathSchema())),
+    backend: z.optional(chosenBackendSchema()),
+    ttl: z.optional(durationSchema()),
+    reject: z.optional(z.boolean()),
+  }),
+);
 
-export type CommandOptions = z.infer<typeof commandOptionsSchema>;
+export type CommandOptions = z.infer<ReturnType<typeof commandOptionsSchema>>;
 
 type FlagSpec = { key: keyof CommandOptions; takesValue: boolean; repeatable?: boolean };
 
@@ -71,7 +74,7 @@ export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): 
       raw[spec.key] = value;
     }
   }
-  const parsed = commandOptionsSchema.safeParse(raw);
+  const parsed = commandOptionsSchema().safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const flag = Object.entries(flags).find(([, spec]) => spec.key === issue?.path[0])?.[0] ?? 'extra_args';

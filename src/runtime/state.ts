@@ -11,23 +11,26 @@ import * as z from 'zod/mini';
 import { backendNames, type BackendName } from '../backends/backend.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { nowSeconds } from './duration.js';
+import { lazy } from './lazy.js';
 import { acquireLock } from './lock.js';
 
-export const stateEntrySchema = z.object({
-  address: z.string(),
-  family: z.union([z.literal(4), z.literal(6)]),
-  prefix: z.int(),
-  backend: z.enum(backendNames),
-  /** The AR command that made it (palisade-drop, palisade-nftables-drop, the CLI ...). */
-  command: z.string(),
-  /** Epoch seconds. */
-  since: z.number(),
-  expiresAt: z.number(),
-  reason: z.optional(z.object({ ruleId: z.optional(z.string()), description: z.optional(z.string()) })),
-  backendData: z.optional(z.record(z.string(), z.string())),
-});
+export const stateEntrySchema = lazy(() =>
+  z.object({
+    address: z.string(),
+    family: z.union([z.literal(4), z.literal(6)]),
+    prefix: z.int(),
+    backend: z.enum(backendNames),
+    /** The AR command that made it (palisade-drop, palisade-nftables-drop, the CLI ...). */
+    command: z.string(),
+    /** Epoch seconds. */
+    since: z.number(),
+    expiresAt: z.number(),
+    reason: z.optional(z.object({ ruleId: z.optional(z.string()), description: z.optional(z.string()) })),
+    backendData: z.optional(z.record(z.string(), z.string())),
+  }),
+);
 
-export type StateEntry = z.infer<typeof stateEntrySchema>;
+export type StateEntry = z.infer<ReturnType<typeof stateEntrySchema>>;
 export type EntryKey = Pick<StateEntry, 'backend' | 'address'>;
 
 
@@ -108,9 +111,9 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    let parsed: ReturnType<typeof stateEntrySchema.safeParse>;
+    let parsed: ReturnType<ReturnType<typeof stateEntrySchema>['safeParse']>;
     try {
-      parsed = stateEntrySchema.safeParse(JSON.parse(text));
+      parsed = stateEntrySchema().safeParse(JSON.parse(text));
     } catch (error) {
       parsed = { success: false, error: error as z.core.$ZodError } as never;
     }
