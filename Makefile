@@ -21,8 +21,8 @@ node_modules/.installed: package.json package-lock.json
 
 build: dist/palisade
 
-dist/palisade: node_modules/.installed $(SOURCES) scripts/build-sea.sh scripts/bundle.mjs package.json
-	scripts/build-sea.sh
+dist/palisade: node_modules/.installed $(SOURCES) $(wildcard scripts/sea/*) package.json
+	scripts/sea/build.sh
 
 # Both packages come from one run: they share the staged tree.
 package: $(PACKAGES)

@@ -1,7 +1,7 @@
 /**
  * What one alert costs: a full add by dist/palisade as palisade-drop (config, message, allow-list,
  * check_keys, state file, log lines; the dry-run backend stands in for the firewall), against a bare SEA
- * that only reads a line and exits, built by the same scripts/build-sea.sh from the same node. The
+ * that only reads a line and exits, built by the same scripts/sea/build.sh from the same node. The
  * difference is Palisade's own cost on top of Node's start-up. Goal: within 1.25x, peak RSS under 60 MB.
  *
  *   make bench        (needs hyperfine and GNU time; writes bench/RESULTS.md)
@@ -91,7 +91,7 @@ function main() {
   if (!existsSync('/usr/bin/time')) throw new Error('bench: /usr/bin/time is missing: apt-get install time');
   if (!existsSync(palisade)) throw new Error('bench: dist/palisade is missing: run make build');
   mkdirSync(work, { recursive: true });
-  run([join(repo, 'scripts/build-sea.sh'), 'bench/bare.ts', `${bare}.built`]);
+  run([join(repo, 'scripts/sea/build.sh'), 'bench/bare.ts', `${bare}.built`]);
   // postject writes the binary in one piece, and the page cache then holds it in large folios that a page
   // fault maps whole: an empty SEA shows 58 MB of RSS as written by postject and 39 MB as a copy of the same
   // bytes. A package's install writes the file afresh, so both binaries are measured as copies.

@@ -427,9 +427,24 @@ function checkUser(): Finding[] {
   return [finding('user', 'warn', 'not run as root: the firewall and file checks may fail for want of rights', 'sudo palisade doctor')];
 }
 
+/** What scripts/sea/main.cjs found when it loaded this binary's code; absent when run from source. */
+const codeCache = (globalThis as { [key: symbol]: { bytes: number; rejected: boolean } | undefined })[Symbol.for('palisade.codeCache')];
+
+/** Every alert starts from the code cache made at build time; without it, each pays ~5 ms of compiling. */
+function checkStartup(): Finding[] {
+  if (!codeCache) return [];
+  if (codeCache.rejected) {
+    return [
+      finding('startup', 'warn', `V8 refused the binary's code cache (${Math.round(codeCache.bytes / 1024)} KB): every alert compiles Palisade again, ~5 ms each`, 'rebuild with make build: the cache must come from the node the binary is built from'),
+    ];
+  }
+  return [finding('startup', 'ok', `code cache in use (${Math.round(codeCache.bytes / 1024)} KB, made by a training add at build time)`)];
+}
+
 const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkUser,
   checkBinary,
+  checkStartup,
   checkLinks,
   checkRegistration,
   checkLog,

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds dist/palisade: one Node Single Executable Application serving every command through its links.
-# Bundle with esbuild, make the SEA blob with the pinned Node 24 LTS, inject it into a copy of that node
-# stripped *before* injection (stripping an injected binary destroys the payload).
 #
-#   scripts/build-sea.sh [ENTRY OUTPUT]      default: bin/palisade.ts dist/palisade
-#   SEA_SNAPSHOT=1 scripts/build-sea.sh ...   a startup snapshot instead of the code cache (bench only: the
-#                                            entry must call v8.startupSnapshot.setDeserializeMainFunction)
+#   1. bundle.mjs: esbuild bundles the entry into one CommonJS function (.build/NAME.cjs);
+#   2. train.cjs: runs that bundle on a real add (dry-run backend, throwaway dir) and keeps V8's code cache;
+#   3. node makes the SEA blob: main.cjs as main, the bundle and its cache as assets;
+#   4. postject injects the blob into a copy of the pinned Node 24 LTS, stripped *before* injection
+#      (stripping an injected binary destroys the payload).
+#
+#   scripts/sea/build.sh [ENTRY OUTPUT]      default: bin/palisade.ts dist/palisade
 #
 # bench/ builds its bare reference binary through this same script, so both pay the same runtime.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 entry=${1:-bin/palisade.ts}
 output=${2:-dist/palisade}
 name=$(basename "$output")
@@ -21,20 +23,24 @@ mkdir -p .build "$(dirname "$output")"
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
 [ -n "$version" ] || { echo "build-sea: cannot read the version from package.json" >&2; exit 1; }
 
-"$node_bin" scripts/bundle.mjs "$entry" ".build/$name.cjs" "$version"
+# Neither step may pick up code or CA files from the caller's environment.
+clean_node() { env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS "$node_bin" "$@"; }
 
-# A startup snapshot was measured and did not pay (bench/RESULTS.md); the code cache does.
-if [ "${SEA_SNAPSHOT:-}" = 1 ]; then startup='"useSnapshot": true'; else startup='"useCodeCache": true'; fi
+clean_node scripts/sea/bundle.mjs "$entry" ".build/$name.cjs" "$version"
+clean_node scripts/sea/train.cjs ".build/$name.cjs" ".build/$name.cache"
+
+# main.cjs has Node's own code cache too; the bundle's comes from the training run.
 cat > ".build/$name.sea-config.json" <<JSON
 {
-  "main": ".build/$name.cjs",
+  "main": "scripts/sea/main.cjs",
   "output": ".build/$name.blob",
   "disableExperimentalSEAWarning": true,
-  $startup,
-  "execArgvExtension": "none"
+  "useCodeCache": true,
+  "execArgvExtension": "none",
+  "assets": { "bundle.cjs": ".build/$name.cjs", "bundle.cache": ".build/$name.cache" }
 }
 JSON
-if ! env -u NODE_OPTIONS "$node_bin" --experimental-sea-config ".build/$name.sea-config.json" >".build/$name.blob.log" 2>&1; then
+if ! clean_node --experimental-sea-config ".build/$name.sea-config.json" >".build/$name.blob.log" 2>&1; then
   cat ".build/$name.blob.log" >&2
   echo "build-sea: node could not make the SEA blob from .build/$name.cjs" >&2
   exit 1
