@@ -10,7 +10,7 @@
 import type { Block } from '../backends/backend.js';
 import { describeBlock, describeUnblock, logBlock, logUnblock, openBackend, openStateStore, reasonNote, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
 import { isSingleHost, overlaps } from '../runtime/address.js';
-import { buildAllowlist, findAllowed } from '../runtime/allowlist.js';
+import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import { type StateEntry } from '../runtime/state.js';
 import { CliFailure, type CliContext } from './context.js';
@@ -31,7 +31,7 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
   const address = block.address;
   const by = operator();
 
-  const allowed = findAllowed(block, await buildAllowlist(config, ctx.installDir));
+  const allowed = await findAllowed(block, config, ctx.installDir);
   if (allowed) {
     const reason = `${address} is allow-listed: ${allowed.why} (${allowed.range.address})`;
     env.log.info({ event: 'skipped-allowlisted', keys: [address], reason, operator: by });

@@ -5,7 +5,7 @@
  */
 import type { Block } from '../backends/backend.js';
 import { blockText, parseAddress, widenTo } from '../runtime/address.js';
-import { buildAllowlist, findAllowed } from '../runtime/allowlist.js';
+import { findAllowed } from '../runtime/allowlist.js';
 import { defaultSourceFields, findSourceValue, wazuhMessages } from '../runtime/message.js';
 import type { CommandContext, Targeting } from './command.js';
 
@@ -35,6 +35,6 @@ export function targetSource(ctx: CommandContext): Targeting<AddressTarget> {
 
 /** Why this address must be left alone (loopback, this host, its gateway, its manager, allowlist:), if it must. */
 export async function allowlistReason(ctx: CommandContext, target: AddressTarget): Promise<string | undefined> {
-  const allowed = findAllowed(target.block, await buildAllowlist(ctx.config, ctx.installDir));
+  const allowed = await findAllowed(target.block, ctx.config, ctx.installDir);
   return allowed ? `${blockText(target.block)} is allow-listed: ${allowed.why} (${blockText(allowed.range)})` : undefined;
 }

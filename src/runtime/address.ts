@@ -1,5 +1,17 @@
-import { Address6 } from 'ip-address';
 import type { Block } from '../backends/backend.js';
+
+type IpAddress = typeof import('ip-address');
+let ipAddress: IpAddress | undefined;
+
+/**
+ * ip-address, loaded on the first IPv6 address: evaluating it builds some forty Address6 objects, about 1 ms
+ * that every alert would pay at start-up, and an IPv4 alert never needs it. (A CommonJS require, which the
+ * bundle resolves in place, because an ESM import cannot be deferred without making every caller async.)
+ */
+function ipv6(): IpAddress['Address6'] {
+  ipAddress ??= require('ip-address') as IpAddress;
+  return ipAddress.Address6;
+}
 
 /**
  * Address parsing is deliberately stricter than glibc's inet_aton (which Wazuh's get_ip_version accepts):
@@ -27,8 +39,8 @@ export function parseAddress(text: unknown, options: { allowNetwork?: boolean } 
   if (ipv4Pattern.test(host)) {
     family = 4;
     bits = ipv4ToBigInt(host);
-  } else if (ipv6Characters.test(host) && host.includes(':') && Address6.isValid(host)) {
-    const v6bits = BigInt(`0x${new Address6(host).canonicalForm().replaceAll(':', '')}`);
+  } else if (ipv6Characters.test(host) && host.includes(':') && ipv6().isValid(host)) {
+    const v6bits = ipv6ToBigInt(host);
     if (v6bits >> 32n === 0xffffn) {
       family = 4; // IPv4-mapped: the kernel sees the IPv4 packet, so that is what must be blocked
       bits = v6bits & 0xffffffffn;
@@ -85,8 +97,12 @@ function blockFromBits(family: 4 | 6, bits: bigint, prefix: number): Block {
 
 function toBigInt(block: Block): bigint {
   const host = block.address.split('/')[0] ?? '';
-  if (block.family === 4) return ipv4ToBigInt(host);
-  return BigInt(`0x${new Address6(host).canonicalForm().replaceAll(':', '')}`);
+  return block.family === 4 ? ipv4ToBigInt(host) : ipv6ToBigInt(host);
+}
+
+function ipv6ToBigInt(text: string): bigint {
+  const Address6 = ipv6();
+  return BigInt(`0x${new Address6(text).canonicalForm().replaceAll(':', '')}`);
 }
 
 function ipv4ToBigInt(text: string): bigint {
@@ -100,6 +116,7 @@ function bigIntToIpv4(bits: bigint): string {
 function bigIntToIpv6(bits: bigint): string {
   const hex = bits.toString(16).padStart(32, '0');
   const groups = hex.match(/.{4}/g) ?? [];
+  const Address6 = ipv6();
   return new Address6(groups.join(':')).correctForm();
 }
 
@@ -110,24 +127,27 @@ function describeType(value: unknown): string {
 }
 
 /** Ranges that are never a remote attacker: blocking them would cut the host off itself. */
-let special: ReadonlyArray<{ range: Block; name: string }> | undefined;
-
-/** Built on first use: nothing is computed at import time, which every alert pays. */
-export function specialRanges(): ReadonlyArray<{ range: Block; name: string }> {
-  special ??= [
+const specialRangeTexts: Record<4 | 6, ReadonlyArray<[string, string]>> = {
+  4: [
     ['0.0.0.0/8', 'unspecified'],
     ['127.0.0.0/8', 'loopback'],
     ['169.254.0.0/16', 'link-local'],
     ['224.0.0.0/4', 'multicast'],
     ['255.255.255.255/32', 'broadcast'],
+  ],
+  6: [
     ['::/128', 'unspecified'],
     ['::1/128', 'loopback'],
     ['fe80::/10', 'link-local'],
     ['ff00::/8', 'multicast'],
-  ].map(([text, name]) => {
+  ],
+};
+
+/** One family's special ranges, parsed when asked for: nothing is computed at import time, which every alert pays. */
+export function specialRanges(family: 4 | 6): Array<{ range: Block; name: string }> {
+  return specialRangeTexts[family].map(([text, name]) => {
     const parsed = parseAddress(text, { allowNetwork: true });
     if (!parsed.ok) throw new Error(`bad built-in range ${text}`);
-    return { range: parsed.block, name: name as string };
+    return { range: parsed.block, name };
   });
-  return special;
 }

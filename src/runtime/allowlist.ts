@@ -14,37 +14,51 @@ export interface AllowEntry {
   why: string;
 }
 
-const privateRanges = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'];
+type Family = Block['family'];
 
-function parsedRange(text: string, why: string): AllowEntry[] {
+const privateRanges: Record<Family, string[]> = { 4: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'], 6: ['fc00::/7'] };
+
+/** The range, if the text is one of this family (an IPv4-mapped IPv6 address counts as IPv4). */
+function parsedRange(text: string, why: string, family: Family): AllowEntry[] {
   const parsed = parseAddress(text, { allowNetwork: true });
-  return parsed.ok ? [{ range: parsed.block, why }] : [];
+  return parsed.ok && parsed.block.family === family ? [{ range: parsed.block, why }] : [];
 }
 
-function interfaceAddresses(): AllowEntry[] {
+function interfaceAddresses(family: Family): AllowEntry[] {
   return Object.entries(networkInterfaces()).flatMap(([name, addresses]) =>
-    (addresses ?? []).flatMap((address) => parsedRange(address.address.split('%')[0] ?? '', `this host (${name})`)),
+    (addresses ?? [])
+      .filter((address) => address.family === `IPv${family}`)
+      .flatMap((address) => parsedRange(address.address.split('%')[0] ?? '', `this host (${name})`, family)),
   );
 }
 
 /** Default and other gateways from the kernel's routing tables (/proc/net/route is little-endian hex). */
-export function gatewayAddresses(procNet = '/proc/net'): AllowEntry[] {
+export function gatewayAddresses(family: Family, procNet = '/proc/net'): AllowEntry[] {
+  return family === 4 ? ipv4Gateways(procNet) : ipv6Gateways(procNet);
+}
+
+function ipv4Gateways(procNet: string): AllowEntry[] {
   const entries: AllowEntry[] = [];
   try {
     for (const line of readFileSync(`${procNet}/route`, 'utf8').split('\n').slice(1)) {
       const gateway = line.split(/\s+/)[2];
       if (!gateway || !/^[0-9A-F]{8}$/i.test(gateway) || gateway === '00000000') continue;
       const octets = (gateway.match(/../g) ?? []).map((hex) => parseInt(hex, 16)).reverse();
-      entries.push(...parsedRange(octets.join('.'), 'gateway'));
+      entries.push(...parsedRange(octets.join('.'), 'gateway', 4));
     }
   } catch {
     // No IPv4 routing table (a container without /proc/net): nothing to protect there.
   }
+  return entries;
+}
+
+function ipv6Gateways(procNet: string): AllowEntry[] {
+  const entries: AllowEntry[] = [];
   try {
     for (const line of readFileSync(`${procNet}/ipv6_route`, 'utf8').split('\n')) {
       const nextHop = line.split(/\s+/)[4];
       if (!nextHop || !/^[0-9a-f]{32}$/i.test(nextHop) || /^0+$/.test(nextHop)) continue;
-      entries.push(...parsedRange((nextHop.match(/.{4}/g) ?? []).join(':'), 'gateway'));
+      entries.push(...parsedRange((nextHop.match(/.{4}/g) ?? []).join(':'), 'gateway', 6));
     }
   } catch {
     // No IPv6.
@@ -64,27 +78,30 @@ export function managerAddressesFromOssecConf(text: string): string[] {
   return addresses;
 }
 
-async function resolveManagers(names: string[], timeoutMs: number): Promise<AllowEntry[]> {
+async function resolveManagers(names: string[], family: Family, timeoutMs: number): Promise<AllowEntry[]> {
   if (names.length === 0) return [];
-  const { lookup } = await import('node:dns/promises');
   const entries: AllowEntry[] = [];
   await Promise.all(
     names.map(async (name) => {
-      const direct = parsedRange(name, 'Wazuh manager');
-      if (direct.length > 0) {
-        entries.push(...direct);
+      if (parseAddress(name, { allowNetwork: true }).ok) {
+        entries.push(...parsedRange(name, 'Wazuh manager', family));
         return;
       }
       // A manager by hostname: resolve it, but never let a slow resolver hold up a block for long.
+      const { lookup } = await import('node:dns/promises');
       const timeout = new Promise<[]>((resolve) => setTimeout(() => resolve([]), timeoutMs).unref());
-      const found = await Promise.race([lookup(name, { all: true }).catch(() => []), timeout]);
-      for (const { address } of found) entries.push(...parsedRange(address, `Wazuh manager (${name})`));
+      const found = await Promise.race([lookup(name, { all: true, family }).catch(() => []), timeout]);
+      for (const { address } of found) entries.push(...parsedRange(address, `Wazuh manager (${name})`, family));
     }),
   );
   return entries;
 }
 
-export async function buildAllowlist(config: Config, installDir: string): Promise<AllowEntry[]> {
+/**
+ * Every protected range of one family: an alert's address is checked against its own family's only, so an
+ * IPv4 alert never parses an IPv6 range (nor loads the IPv6 parser).
+ */
+export async function buildAllowlist(config: Config, installDir: string, family: Family): Promise<AllowEntry[]> {
   let ossecConf = '';
   try {
     ossecConf = readFileSync(`${installDir}/etc/ossec.conf`, 'utf8');
@@ -93,16 +110,16 @@ export async function buildAllowlist(config: Config, installDir: string): Promis
   }
   const managers = [...managerAddressesFromOssecConf(ossecConf), ...config.manager_addresses];
   return [
-    ...specialRanges().map(({ range, name }) => ({ range, why: name })),
-    ...interfaceAddresses(),
-    ...gatewayAddresses(),
-    ...(await resolveManagers(managers, 1500)),
-    ...config.allowlist.map((range) => ({ range, why: 'config allowlist' })),
-    ...(config.allowlist_private ? privateRanges.flatMap((text) => parsedRange(text, 'private (config allowlist_private)')) : []),
+    ...specialRanges(family).map(({ range, name }) => ({ range, why: name })),
+    ...interfaceAddresses(family),
+    ...gatewayAddresses(family),
+    ...(await resolveManagers(managers, family, 1500)),
+    ...config.allowlist.filter((range) => range.family === family).map((range) => ({ range, why: 'config allowlist' })),
+    ...(config.allowlist_private ? privateRanges[family].flatMap((text) => parsedRange(text, 'private (config allowlist_private)', family)) : []),
   ];
 }
 
 /** The first protected range the block touches; a network that merely overlaps one is refused too. */
-export function findAllowed(block: Block, allowlist: readonly AllowEntry[]): AllowEntry | undefined {
-  return allowlist.find((entry) => overlaps(entry.range, block));
+export async function findAllowed(block: Block, config: Config, installDir: string): Promise<AllowEntry | undefined> {
+  return (await buildAllowlist(config, installDir, block.family)).find((entry) => overlaps(entry.range, block));
 }
