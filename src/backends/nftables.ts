@@ -58,7 +58,11 @@ export function counterFor(set: SetName): string {
  * what happened: an element line that fails with EEXIST is a block already present, a structure line that
  * fails means our table is gone or not as configured.
  */
-type LineRole = 'structure' | 'element' | 'replay';
+/**
+ * check: a listing of our chains, read in the same run as the elements (see runElements); probe: a `get
+ * element` that fails the run, before anything is applied, when the element is not there.
+ */
+type LineRole = 'check' | 'probe' | 'structure' | 'element' | 'replay';
 
 class NftScript {
   private readonly lines: Array<{ text: string; role: LineRole }> = [];
@@ -90,8 +94,9 @@ type Verdict =
   /**
    * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
    * structure-broken: the table, a set or a chain is missing or differs from the configuration.
+   * chains-missing: a listed chain is not there (nothing in the run was applied).
    */
-  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'refused'; failure: Failure };
+  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'chains-missing' | 'refused'; failure: Failure };
 
 /** "/dev/stdin:5:38-47: Error: Could not process rule: File exists" */
 const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
@@ -113,6 +118,8 @@ function judge(script: NftScript, exitCode: number, stderr: string, table: strin
   }
   const failureOf = (message: string): Failure => ({ message, hint: hintFor(message, table), exitCode, stderr });
   const structural = located.find((failure) => failure.role !== 'element');
+  if (structural?.role === 'check') return { kind: 'chains-missing', failure: failureOf(structural.message) };
+  if (structural?.role === 'probe') return { kind: 'element-absent', failure: failureOf(structural.message) };
   if (structural) return { kind: 'structure-broken', failure: failureOf(structural.message) };
   const failure = failureOf(located[0]!.message);
   if (located.every(({ message }) => message.endsWith('File exists'))) return { kind: 'element-present', failure };
@@ -161,21 +168,56 @@ interface TimedBlock {
   ttl: number;
 }
 
+/** FNV-1a, 32 bits, as hex: a name for a configuration, not a secret. */
+function fingerprintOf(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return hash.toString(16).padStart(8, '0');
+}
+
+/**
+ * Whether `nft list chain` printed each of `hooks`' chains as declared: policy accept, and exactly
+ * `rulesPerChain` rules, each carrying `tag` (a flushed, edited or differently configured chain fails).
+ */
+export function chainsAsDeclared(listing: string, hooks: readonly string[], rulesPerChain: number, tag: string): boolean {
+  const seen = new Map<string, { accepts: boolean; tagged: number; rules: number }>();
+  let current: { accepts: boolean; tagged: number; rules: number } | undefined;
+  for (const raw of listing.split('\n')) {
+    const line = raw.trim();
+    const chain = /^chain (\S+) \{$/.exec(line);
+    if (chain) {
+      current = { accepts: false, tagged: 0, rules: 0 };
+      seen.set(chain[1]!, current);
+    } else if (line.startsWith('type ')) {
+      if (current) current.accepts = /\bpolicy accept;/.test(line);
+    } else if (line !== '' && line !== '}' && !line.startsWith('table ') && current) {
+      current.rules += 1;
+      if (line.endsWith(tag)) current.tagged += 1;
+    }
+  }
+  return hooks.every((hook) => {
+    const found = seen.get(hook);
+    return found !== undefined && found.accepts && found.rules === rulesPerChain && found.tagged === rulesPerChain;
+  });
+}
+
 export function createNftablesBackend(ctx: BackendContext): Backend {
   const { config, log } = ctx;
   const { table: tableName, priority, hooks } = config.nftables;
   const table = `inet ${tableName}`;
 
-  const ruleLines = (chain: Hook, set: SetName): string[] => {
+  const ruleBodies = (set: SetName): string[] => {
     const { match } = setSpecs[set];
     const counter = `counter name "${counterFor(set)}"`;
-    if (config.action === 'drop') return [`add rule ${table} ${chain} ${match} ${counter} drop`];
+    if (config.action === 'drop') return [`${match} ${counter} drop`];
     // A TCP client gets a reset and gives up at once; anything else an ICMP "administratively prohibited".
-    return [
-      `add rule ${table} ${chain} ${match} meta l4proto tcp ${counter} reject with tcp reset`,
-      `add rule ${table} ${chain} ${match} ${counter} reject with icmpx type admin-prohibited`,
-    ];
+    return [`${match} meta l4proto tcp ${counter} reject with tcp reset`, `${match} ${counter} reject with icmpx type admin-prohibited`];
   };
+  const rulesPerChain = setNames.flatMap(ruleBodies).length;
+  // Every rule carries the fingerprint of the configuration that declared it, so that a listing shows
+  // whether the chains are still what this configuration declares.
+  const tag = `comment "palisade:${fingerprintOf([table, priority, ...hooks, ...setNames.flatMap(ruleBodies)].join('|'))}"`;
+  const ruleLines = (chain: Hook, set: SetName): string[] => ruleBodies(set).map((body) => `add rule ${table} ${chain} ${body} ${tag}`);
 
   /**
    * Chains and rules, declared so that running them again changes nothing. There is deliberately no
@@ -209,14 +251,38 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   /** The script that changes one element, behind the lines that keep our chains as configured. */
   const elementScript = (...elementLines: string[]) => new NftScript().add('structure', ...chainLines()).add('element', ...elementLines);
 
-  const run = async (script: NftScript): Promise<Verdict> => {
+  const execute = async (script: NftScript): Promise<{ verdict: Verdict; stdout: string }> => {
     let result;
     try {
       result = await runTool(['nft', '-f', '-'], { timeoutSeconds: config.command_timeout, input: script.text() });
     } catch (error) {
       throw toolFailure(error);
     }
-    return judge(script, result.exitCode, result.stderr, table);
+    return { verdict: judge(script, result.exitCode, result.stderr, table), stdout: result.stdout };
+  };
+  const run = async (script: NftScript): Promise<Verdict> => (await execute(script)).verdict;
+
+  /**
+   * The alert's path: element lines behind a listing of our chains, in one nft run. Declaring the chains in
+   * the same transaction (the full script) makes the kernel wait out an RCU grace period on every alert,
+   * ~12 ms; a listing costs nothing, and nft applies the elements only if every line holds. `chainsOk` is
+   * false when the listing shows a chain flushed, edited or declared for another configuration: the
+   * caller then runs the full script, which declares them again.
+   */
+  const runElements = async (elementLines: string[], probe?: string): Promise<{ verdict: Verdict; chainsOk: boolean }> => {
+    const script = new NftScript().add('check', ...hooks.map((hook) => `list chain ${table} ${hook}`));
+    if (probe) script.add('probe', probe);
+    script.add('element', ...elementLines);
+    const { verdict, stdout } = await execute(script);
+    const listed = verdict.kind === 'done' || verdict.kind === 'element-present' || verdict.kind === 'element-absent';
+    const chainsOk = listed && chainsAsDeclared(stdout, hooks, rulesPerChain, tag);
+    if (listed && !chainsOk) {
+      log.warn(
+        { event: 'firewall-repaired', backend: 'nftables', table },
+        `the chains of nftables table ${table} were flushed, edited or declared for another configuration; declaring them again`,
+      );
+    }
+    return { verdict, chainsOk };
   };
 
   const refusedError = (what: string, { message, hint, exitCode, stderr }: Failure) =>
@@ -315,30 +381,61 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     return replay.length;
   };
 
-  const addOrRenew = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
-    const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
-    const set = setFor(own.block);
-    const what = `to block ${own.block.address}`;
+  /**
+   * Adding an element that exists leaves its old timer on older kernels; deleting and adding it again in one
+   * transaction sets the new one everywhere, with no moment where the address is let through. The first add
+   * covers an element that expired in between.
+   */
+  const renewLines = (set: SetName, own: TimedBlock): string[] => [
+    `add element ${table} ${set} { ${elementText(own)} }`,
+    `delete element ${table} ${set} { ${own.block.address} }`,
+    `add element ${table} ${set} { ${elementText(own)} }`,
+  ];
 
-    let verdict = await run(elementScript(`create element ${table} ${set} { ${elementText(own)} }`));
+  const createLine = (set: SetName, own: TimedBlock) => `create element ${table} ${set} { ${elementText(own)} }`;
+
+  /**
+   * The full script: the chains declared again in the transaction of the element lines, and a rebuild when
+   * a set or the table is gone. `addedNow`: an earlier run of this alert already added the element.
+   */
+  const declareAndAdd = async (own: TimedBlock, addedNow: boolean): Promise<AddOutcome> => {
+    const set = setFor(own.block);
+    let verdict = await run(elementScript(createLine(set, own)));
     if (verdict.kind === 'done') return { result: 'added', restored: 0 };
     if (verdict.kind === 'element-present') {
-      // Adding an element that exists leaves its old timer on older kernels; deleting and adding it again
-      // in one transaction sets the new one everywhere, with no moment where the address is let through.
-      // The first add covers an element that expired since the create failed.
-      verdict = await run(
-        elementScript(
-          `add element ${table} ${set} { ${elementText(own)} }`,
-          `delete element ${table} ${set} { ${own.block.address} }`,
-          `add element ${table} ${set} { ${elementText(own)} }`,
-        ),
-      );
-      if (verdict.kind === 'done') return { result: 'present', restored: 0 };
+      verdict = await run(elementScript(...renewLines(set, own)));
+      if (verdict.kind === 'done') return { result: addedNow ? 'added' : 'present', restored: 0 };
     }
     if (verdict.kind === 'structure-broken') {
-      return { result: 'added', restored: await rebuild(what, verdict.failure.message, { add: own }) };
+      return { result: 'added', restored: await rebuild(`to block ${own.block.address}`, verdict.failure.message, { add: own }) };
     }
-    throw refusedError(what, verdict.failure);
+    throw refusedError(`to block ${own.block.address}`, verdict.failure);
+  };
+
+  const add = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
+    const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
+    const set = setFor(own.block);
+    const created = await runElements([createLine(set, own)]);
+    if (created.chainsOk && created.verdict.kind === 'done') return { result: 'added', restored: 0 };
+    if (created.chainsOk && created.verdict.kind === 'element-present') {
+      const renewed = await runElements(renewLines(set, own));
+      if (renewed.chainsOk && renewed.verdict.kind === 'done') return { result: 'present', restored: 0 };
+    }
+    return declareAndAdd(own, created.verdict.kind === 'done');
+  };
+
+  /**
+   * execd's abort: the block is almost always there, so it is renewed at once, behind a `get element` that
+   * stops the run when it is not (the failed create that add tries first costs the kernel as much as the
+   * renew). When it had gone, add puts it back and says so.
+   */
+  const refresh = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
+    const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
+    const set = setFor(own.block);
+    const renewed = await runElements(renewLines(set, own), `get element ${table} ${set} { ${own.block.address} }`);
+    if (renewed.chainsOk && renewed.verdict.kind === 'done') return { result: 'present', restored: 0 };
+    if (renewed.chainsOk && renewed.verdict.kind === 'element-absent') return add(block, ttlSeconds);
+    return declareAndAdd(own, false);
   };
 
   return {
@@ -354,16 +451,19 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       throw refusedError(`to set up table ${table}`, verdict.failure);
     },
 
-    add: addOrRenew,
-    // Renewing is what add does to a present block; add also tells whether the block had gone missing.
-    refresh: addOrRenew,
+    add,
+    refresh,
 
     async delete(target: ActiveBlock | Block): Promise<DeleteOutcome> {
       const block = checkedBlock({ address: target.address, family: target.family, prefix: target.prefix });
       const what = `to unblock ${block.address}`;
-      const verdict = await run(elementScript(`delete element ${table} ${setFor(block)} { ${block.address} }`));
+      const removal = `delete element ${table} ${setFor(block)} { ${block.address} }`;
+      const fast = await runElements([removal]);
+      if (fast.chainsOk && fast.verdict.kind === 'done') return { result: 'deleted', restored: 0 };
+      if (fast.chainsOk && fast.verdict.kind === 'element-absent') return { result: 'absent', restored: 0 };
+      const verdict = await run(elementScript(removal));
       if (verdict.kind === 'done') return { result: 'deleted', restored: 0 };
-      if (verdict.kind === 'element-absent') return { result: 'absent', restored: 0 };
+      if (verdict.kind === 'element-absent') return { result: fast.verdict.kind === 'done' ? 'deleted' : 'absent', restored: 0 };
       if (verdict.kind === 'structure-broken') {
         return { result: 'absent', restored: await rebuild(what, verdict.failure.message, { remove: block }) };
       }
