@@ -2,6 +2,10 @@
  * The only way Palisade runs another program: an argv array (never a shell), a timeout always, and the
  * tool's own stderr kept for the error line. execa is imported on first use, so commands that never
  * spawn anything do not pay for loading it.
+ *
+ * The tool runs synchronously (execaSync): a Palisade process has nothing else to do while its firewall
+ * tool works, and execa's asynchronous machinery (streams, promises, exit hooks) cost ~5 ms of each
+ * alert's nft run. The timeout still kills the tool.
  */
 import { BackendError } from '../backends/backend.js';
 
@@ -33,9 +37,9 @@ export class ToolError extends Error {
 
 /** Runs argv and returns its exit status and output; a non-zero exit is the caller's to judge. */
 export async function runTool(argv: readonly [string, ...string[]], options: RunOptions): Promise<ToolResult> {
-  const { execa } = await import('execa');
+  const { execaSync } = await import('execa');
   const [tool, ...args] = argv;
-  const result = await execa(tool, args, {
+  const result = execaSync(tool, args, {
     timeout: options.timeoutSeconds * 1000,
     reject: false,
     stripFinalNewline: false,

@@ -2,7 +2,7 @@
  * The nftables backend against a real kernel: every verb runs in a fresh node process inside the protected
  * namespace, and the outcome is judged by real TCP connections from the attacker namespace.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -306,6 +306,15 @@ describe('nftables backend', () => {
       ok: false,
       error: { kind: 'BackendError', message: expect.stringMatching(/nft is not installed.*nftables package.*backend:/) },
     });
+  });
+
+  it('kills an nft that hangs once command_timeout has passed, and says which setting bounds it', async () => {
+    const fakeBin = mkdtempSync(join(tmpdir(), 'palisade-hung-nft-'));
+    writeFileSync(join(fakeBin, 'nft'), '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const started = Date.now();
+    const result = await runVerb('add', { config: { command_timeout: 1 }, block: block(lab.attacker4[0]), ttl: 600 }, { PATH: `${fakeBin}:/usr/bin:/bin` });
+    expect(result).toMatchObject({ ok: false, error: { kind: 'BackendError', message: 'nft did not finish within 1 s (config command_timeout)' } });
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('replaces a table built for another configuration, keeping the state file\'s blocks', async () => {
