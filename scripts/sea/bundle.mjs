@@ -1,6 +1,7 @@
-// Bundles an entry into one CommonJS function expression, the asset scripts/sea/main.cjs runs (used by
-// scripts/sea/build.sh). Wrapped, it is compiled once by V8 with the trained code cache and called with
-// CommonJS's parameters, as Node would call a module.
+// Bundles an entry into OUTDIR/palisade.cjs and execa into OUTDIR/tools.cjs, each one CommonJS function
+// expression: the assets scripts/sea/main.cjs runs (used by scripts/sea/build.sh). Each is compiled once by
+// V8 with its trained code cache and called with CommonJS's parameters, as Node would call a module;
+// palisade.cjs's require('execa') is answered with tools.cjs.
 //
 // pino is used with our own synchronous destination and no transports, yet its entry loads the transport
 // machinery (thread-stream, worker_threads) and sonic-boom (with node:assert) on every start: about 8 ms of
@@ -8,12 +9,12 @@
 // pino() captures its callers' stack (lib/caller.js, through util.getCallSites, which loads the source-map
 // support) only to resolve transport paths: ~0.8 ms of every alert, for a list that is never read here.
 //
-//   node scripts/sea/bundle.mjs ENTRY OUTFILE VERSION
+//   node scripts/sea/bundle.mjs ENTRY OUTDIR VERSION
 import { build } from 'esbuild';
 
-const [entry, outfile, version] = process.argv.slice(2);
-if (!entry || !outfile || !version) {
-  console.error('usage: node scripts/sea/bundle.mjs ENTRY OUTFILE VERSION');
+const [entry, outdir, version] = process.argv.slice(2);
+if (!entry || !outdir || !version) {
+  console.error('usage: node scripts/sea/bundle.mjs ENTRY OUTDIR VERSION');
   process.exit(2);
 }
 
@@ -31,9 +32,7 @@ const unusedByPino = {
   },
 };
 
-await build({
-  entryPoints: [entry],
-  outfile,
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -42,10 +41,25 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
-  define: { PALISADE_VERSION: JSON.stringify(version) },
-  // Pure ASCII, so that main.cjs can read the asset as latin1 without decoding UTF-8.
+  // Pure ASCII, so that main.cjs can read the assets as latin1 without decoding UTF-8.
   charset: 'ascii',
   banner: { js: '(function (exports, require, module, __filename, __dirname) {' },
   footer: { js: '})' },
+};
+
+await build({
+  ...common,
+  entryPoints: [entry],
+  outfile: `${outdir}/palisade.cjs`,
+  external: ['execa'],
+  // import() as require(), so that execa (and node: built-ins) come through main.cjs's require.
+  supported: { 'dynamic-import': false },
+  define: { PALISADE_VERSION: JSON.stringify(version) },
   plugins: [unusedByPino],
+});
+
+await build({
+  ...common,
+  stdin: { contents: "module.exports = require('execa');", resolveDir: process.cwd(), loader: 'js' },
+  outfile: `${outdir}/tools.cjs`,
 });

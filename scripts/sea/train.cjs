@@ -1,24 +1,30 @@
-// Makes the V8 code cache the SEA starts from (see main.cjs): runs the bundle as palisade-drop on a real
-// add, in a throwaway install dir on the dry-run backend, and saves what V8 compiled on the way.
+// Makes the V8 code caches the SEA starts from (see main.cjs): runs the bundles as palisade-drop on a real
+// add, in a throwaway install dir, and saves what V8 compiled on the way. The add goes to the nftables
+// backend with an `nft` of the training's own first on PATH, which reads its script and succeeds: nothing
+// of the build host's firewall is read or changed, and the cache holds execa and the nftables path too.
 // It must run under the node the SEA is built from: V8 refuses a cache made by another version.
 //
-//   node scripts/sea/train.cjs BUNDLE CACHE
+//   node scripts/sea/train.cjs DIR     (DIR holds palisade.cjs and tools.cjs; the caches are written there)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
-const { Script, constants } = require('node:vm');
+const { start } = require('./main.cjs');
+
+const bundles = ['palisade', 'tools'];
 
 /** In the child: argv0 names the command, stdin holds the add, the cwd is the install dir. */
-function runAndSaveCache(bundle, cacheFile) {
-  // The same source and filename as main.cjs compiles: V8 matches a cache to its source.
-  const script = new Script(readFileSync(bundle, 'latin1'), {
-    filename: 'palisade.cjs',
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+function runAndSaveCaches(dir) {
+  const compiled = new Map();
+  process.on('exit', () => {
+    // A bundle the run never loaded (tools, for a command that runs none) gets an empty cache.
+    for (const name of bundles) writeFileSync(join(dir, `${name}.cache`), compiled.get(name)?.createCachedData() ?? Buffer.alloc(0));
   });
-  process.on('exit', () => writeFileSync(cacheFile, script.createCachedData()));
-  script.runInThisContext()(exports, require, module, __filename, __dirname);
+  start(
+    (name) => (name.endsWith('.cache') ? Buffer.alloc(0) : readFileSync(join(dir, name))),
+    (name, script) => compiled.set(name, script),
+  );
 }
 
 function fail(message) {
@@ -26,43 +32,47 @@ function fail(message) {
   process.exit(1);
 }
 
-function train(bundle, cacheFile) {
+function train(dir) {
   const root = mkdtempSync(join(tmpdir(), 'palisade-train-'));
   try {
-    for (const dir of ['active-response/bin', 'etc', 'logs', 'var/palisade']) mkdirSync(join(root, dir), { recursive: true });
-    writeFileSync(join(root, 'etc/palisade.yml'), 'backend: dry-run\n');
+    for (const sub of ['active-response/bin', 'etc', 'logs', 'var/palisade', 'tools']) mkdirSync(join(root, sub), { recursive: true });
+    writeFileSync(join(root, 'etc/palisade.yml'), 'backend: nftables\n');
+    writeFileSync(join(root, 'tools/nft'), `#!/bin/sh\ncat >/dev/null\necho "$*" >> '${join(root, 'nft.calls')}'\n`, { mode: 0o755 });
     const alert = { rule: { id: '5763', level: 10, description: 'sshd: brute force' }, agent: { id: '001', name: 'build' }, data: { srcip: '192.0.2.10', srcuser: 'root' } };
     const add = { version: 1, origin: { name: 'build', module: 'wazuh-execd' }, command: 'add', parameters: { extra_args: [], alert, program: 'active-response/bin/palisade-drop' } };
     writeFileSync(join(root, 'add.json'), `${JSON.stringify(add)}\n`);
     // Twice: the first run writes the validated-config cache, so the second takes an alert's usual path, and
-    // its code cache is the one kept.
+    // its code caches are the ones kept.
     for (let run = 0; run < 2; run++) {
-      const result = spawnSync(process.execPath, [__filename, '--run', bundle, cacheFile], {
+      const result = spawnSync(process.execPath, [__filename, '--run', dir], {
         argv0: join(root, 'active-response/bin/palisade-drop'),
         cwd: root,
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        // Palisade appends the sbin directories to PATH, never prepends: this nft is the one it runs.
+        env: { PATH: `${join(root, 'tools')}:/usr/bin:/bin` },
         stdio: [openSync(join(root, 'add.json'), 'r'), 'ignore', 'pipe'],
         encoding: 'utf8',
         timeout: 60_000,
       });
-      if (result.status !== 0) fail(`the training run of ${bundle} failed (${result.error ?? result.signal ?? `status ${result.status}`}):\n${result.stderr}`);
+      if (result.status !== 0) fail(`the training run in ${dir} failed (${result.error ?? result.signal ?? `status ${result.status}`}):\n${result.stderr}`);
     }
     const log = join(root, 'logs/active-responses.log');
     if (existsSync(log) && readFileSync(log, 'utf8').includes('"level":"error"')) fail(`the training add logged an error:\n${readFileSync(log, 'utf8')}`);
-    const bytes = readFileSync(cacheFile).length;
-    if (bytes === 0) fail(`V8 wrote an empty code cache for ${bundle}`);
-    process.stdout.write(`train: ${cacheFile} (${Math.round(bytes / 1024)} KB)\n`);
+    const toolsUsed = readFileSync(join(dir, 'tools.cache')).length > 0;
+    if (toolsUsed && !existsSync(join(root, 'nft.calls'))) fail('the training add ran a tool, but not the nft of the training: refusing a cache made against a real firewall');
+    const sizes = bundles.map((name) => `${name} ${Math.round(readFileSync(join(dir, `${name}.cache`)).length / 1024)} KB`);
+    if (readFileSync(join(dir, 'palisade.cache')).length === 0) fail(`V8 wrote an empty code cache for ${dir}/palisade.cjs`);
+    process.stdout.write(`train: code caches in ${dir}: ${sizes.join(', ')}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
 const args = process.argv.slice(2);
-if (args[0] === '--run') {
-  runAndSaveCache(args[1], args[2]);
-} else if (args.length === 2) {
-  train(resolve(args[0]), resolve(args[1]));
+if (args[0] === '--run' && args[1]) {
+  runAndSaveCaches(args[1]);
+} else if (args.length === 1) {
+  train(resolve(args[0]));
 } else {
-  process.stderr.write('usage: node scripts/sea/train.cjs BUNDLE CACHE\n');
+  process.stderr.write('usage: node scripts/sea/train.cjs DIR\n');
   process.exit(2);
 }

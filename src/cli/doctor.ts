@@ -427,24 +427,33 @@ function checkUser(): Finding[] {
   return [finding('user', 'warn', 'not run as root: the firewall and file checks may fail for want of rights', 'sudo palisade doctor')];
 }
 
-/** What scripts/sea/main.cjs found when it loaded this binary's code; absent when run from source. */
-const codeCache = (globalThis as { [key: symbol]: { bytes: number; rejected: boolean } | undefined })[Symbol.for('palisade.codeCache')];
+interface CodeCacheStatus {
+  bytes: number;
+  rejected: boolean;
+}
 
-/** Every alert starts from the code cache made at build time; without it, each pays ~5 ms of compiling. */
+/**
+ * Every alert starts from the code caches made at build time (scripts/sea/main.cjs leaves what V8 did with
+ * each on globalThis; nothing is there when run from source). Without them, each alert pays ~5 ms of
+ * compiling. Checked last, when the checks before have run a tool and so loaded the tools bundle too.
+ */
 function checkStartup(): Finding[] {
-  if (!codeCache) return [];
-  if (codeCache.rejected) {
+  const status = (globalThis as { [key: symbol]: Record<string, CodeCacheStatus> | undefined })[Symbol.for('palisade.codeCache')];
+  if (!status) return [];
+  const describe = (name: string, cache: CodeCacheStatus) => `${name} ${Math.round(cache.bytes / 1024)} KB`;
+  const refused = Object.entries(status).filter(([, cache]) => cache.rejected);
+  if (refused.length > 0) {
     return [
-      finding('startup', 'warn', `V8 refused the binary's code cache (${Math.round(codeCache.bytes / 1024)} KB): every alert compiles Palisade again, ~5 ms each`, 'rebuild with make build: the cache must come from the node the binary is built from'),
+      finding('startup', 'warn', `V8 refused the binary's code cache (${refused.map(([name, cache]) => describe(name, cache)).join(', ')}): every alert compiles Palisade again, ~5 ms each`, 'rebuild with make build: the caches must come from the node the binary is built from'),
     ];
   }
-  return [finding('startup', 'ok', `code cache in use (${Math.round(codeCache.bytes / 1024)} KB, made by a training add at build time)`)];
+  const used = Object.entries(status).map(([name, cache]) => describe(name, cache));
+  return [finding('startup', 'ok', `code caches in use (${used.join(', ')}; made by a training add at build time)`)];
 }
 
 const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkUser,
   checkBinary,
-  checkStartup,
   checkLinks,
   checkRegistration,
   checkLog,
@@ -458,6 +467,7 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkClock,
   checkExecd,
   checkReconcileUnit,
+  checkStartup,
 ];
 
 export async function run(ctx: CliContext): Promise<number> {
