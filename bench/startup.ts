@@ -18,7 +18,8 @@ const repo = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const work = join(repo, '.build/bench');
 const palisade = join(repo, 'dist/palisade');
 const bare = join(work, 'bare');
-const runs = Number(process.env.BENCH_RUNS ?? 60);
+const runs = Number(process.env.BENCH_RUNS ?? 120);
+const rounds = 12;
 const rssRuns = 15;
 const cleanEnv = ['env', '-i', 'PATH=/usr/bin:/bin'];
 
@@ -57,12 +58,31 @@ interface Timing {
   min: number;
 }
 
+/**
+ * hyperfine runs all of one command's runs, then all of the next's, so a change in the machine's load
+ * between the two blocks moves the ratio (1.13x to 1.25x for the same binaries). The runs are taken in
+ * rounds instead, the two commands alternating, and the statistics come from all rounds' times together.
+ */
 function hyperfine(commands: Record<string, string>, cwd: string): Record<string, Timing> {
   const out = join(work, 'hyperfine.json');
   const names = Object.keys(commands);
-  run([...cleanEnv, 'hyperfine', '--style', 'basic', '--warmup', '5', '--runs', String(runs), '--export-json', out, ...names.flatMap((name) => ['-n', name, commands[name]!])], { cwd });
-  const { results } = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<Timing & { command: string }> };
-  return Object.fromEntries(results.map((r) => [r.command, { median: r.median * 1000, mean: r.mean * 1000, stddev: r.stddev * 1000, min: r.min * 1000 }]));
+  const times: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const perRound = Math.ceil(runs / rounds);
+    run([...cleanEnv, 'hyperfine', '--style', 'none', '--warmup', '2', '--runs', String(perRound), '--export-json', out, ...names.flatMap((name) => ['-n', name, commands[name]!])], { cwd });
+    const { results } = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<{ command: string; times: number[] }> };
+    for (const result of results) times[result.command]!.push(...result.times.map((seconds) => seconds * 1000));
+  }
+  return Object.fromEntries(names.map((name) => [name, statistics(times[name]!)]));
+}
+
+function statistics(sample: number[]): Timing {
+  const sorted = [...sample].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  const median = sorted.length % 2 === 1 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
+  const stddev = Math.sqrt(sorted.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (sorted.length - 1));
+  return { median, mean, stddev, min: sorted[0]! };
 }
 
 /** Peak RSS in MB (GNU time's %M, KiB), the largest of several runs. */
@@ -117,7 +137,7 @@ function main() {
     `## Start-up: a full add against a bare SEA (bench/startup.ts)`,
     '',
     ...machine(),
-    `- method: hyperfine, ${runs} runs after 5 warm-ups, in \`env -i PATH=/usr/bin:/bin\` (no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS), warm page cache; peak RSS is the largest GNU time %M of ${rssRuns} runs`,
+    `- method: hyperfine, ${runs} runs of each in ${rounds} rounds that alternate the two (2 warm-ups per round), in \`env -i PATH=/usr/bin:/bin\` (no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS), warm page cache; peak RSS is the largest GNU time %M of ${rssRuns} runs`,
     `- the add: \`palisade-drop < add.json\` from the install dir, backend dry-run: config, message, allow-list, check_keys (stdin ends: a manual run, acting as on continue), state file, log lines`,
     '',
     '| command | median ms | mean ms | min ms | peak RSS MB |',
