@@ -75,6 +75,11 @@ export interface BackendContext {
    * private; unknown counts as not private.
    */
   configFileMode?: number | undefined;
+  /**
+   * A directory where the backend may keep small files of its own between invocations (Palisade's state
+   * dir). Undefined: nothing is kept, and every invocation acts as the first.
+   */
+  stateDir?: string | undefined;
 }
 
 /**

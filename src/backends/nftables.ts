@@ -7,13 +7,17 @@
  * (330 ms per operation at 50,000 elements), while a hash set costs the same at any size. Every element
  * carries a kernel timeout, so a block whose delete never comes still expires.
  *
- * Every change is one `nft -f -` transaction that also re-declares our chains and their rules
- * (`flush chain` + `add rule` is idempotent inside one transaction). So each invocation repairs a chain
- * someone flushed or deleted, and learns that the table or a set is gone when nft answers ENOENT: then it
- * rebuilds the table with every unexpired block from the state file. The re-declaration makes the kernel
- * wait one RCU grace period when nft closes its socket (about 14 ms here); the cost does not grow with the
- * number of blocks (measurements in the branch's report).
+ * Every change is one `nft -f -` transaction. When this configuration's chains were declared less than a
+ * minute ago (a stamp in the state dir says so), it holds the element lines alone; otherwise it also
+ * re-declares our chains and their rules (`flush chain` + `add rule` is idempotent inside one transaction),
+ * which repairs a chain someone flushed or deleted and applies a changed configuration. That declaration
+ * makes the kernel wait one RCU grace period (~12 ms here, against ~1 ms for the element lines), which is
+ * why a storm of alerts pays it once a minute and not on every alert. Either way nft answers ENOENT when the
+ * table or a set is gone, and the table is rebuilt with every unexpired block from the state file. None of
+ * this grows with the number of blocks (bench/RESULTS.md).
  */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { isSingleHost, overlaps, parseAddress } from '../runtime/address.js';
 import type { Config } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
@@ -29,6 +33,7 @@ import type {
 } from './backend.js';
 import { BackendError } from './backend.js';
 import { nowSeconds } from '../runtime/duration.js';
+import { writeFileAtomic } from '../runtime/atomic-file.js';
 
 /** Exported for the CLI's health check (palisade status, doctor). */
 export const setNames = ['addr4', 'addr6', 'net4', 'net6'] as const;
@@ -58,11 +63,7 @@ export function counterFor(set: SetName): string {
  * what happened: an element line that fails with EEXIST is a block already present, a structure line that
  * fails means our table is gone or not as configured.
  */
-/**
- * check: a listing of our chains, read in the same run as the elements (see runElements); probe: a `get
- * element` that fails the run, before anything is applied, when the element is not there.
- */
-type LineRole = 'check' | 'probe' | 'structure' | 'element' | 'replay';
+type LineRole = 'structure' | 'element' | 'replay';
 
 class NftScript {
   private readonly lines: Array<{ text: string; role: LineRole }> = [];
@@ -94,9 +95,8 @@ type Verdict =
   /**
    * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
    * structure-broken: the table, a set or a chain is missing or differs from the configuration.
-   * chains-missing: a listed chain is not there (nothing in the run was applied).
    */
-  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'chains-missing' | 'refused'; failure: Failure };
+  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'refused'; failure: Failure };
 
 /** "/dev/stdin:5:38-47: Error: Could not process rule: File exists" */
 const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
@@ -118,12 +118,15 @@ function judge(script: NftScript, exitCode: number, stderr: string, table: strin
   }
   const failureOf = (message: string): Failure => ({ message, hint: hintFor(message, table), exitCode, stderr });
   const structural = located.find((failure) => failure.role !== 'element');
-  if (structural?.role === 'check') return { kind: 'chains-missing', failure: failureOf(structural.message) };
-  if (structural?.role === 'probe') return { kind: 'element-absent', failure: failureOf(structural.message) };
   if (structural) return { kind: 'structure-broken', failure: failureOf(structural.message) };
+  // An element line that names a table or set nft cannot find fails before the kernel sees it, without the
+  // kernel's "Could not process rule" (a script of element lines alone has no structure line to fail first).
+  const unknownSetOrTable = located.find(({ message }) => /^No such file or directory(;|$)/.test(message));
+  if (unknownSetOrTable) return { kind: 'structure-broken', failure: failureOf(unknownSetOrTable.message) };
   const failure = failureOf(located[0]!.message);
   if (located.every(({ message }) => message.endsWith('File exists'))) return { kind: 'element-present', failure };
-  if (located.every(({ message }) => message.endsWith('No such file or directory'))) return { kind: 'element-absent', failure };
+  // An interval set says so in its own words.
+  if (located.every(({ message }) => message.endsWith('No such file or directory') || message === 'element does not exist')) return { kind: 'element-absent', failure };
   return { kind: 'refused', failure };
 }
 
@@ -168,6 +171,9 @@ interface TimedBlock {
   ttl: number;
 }
 
+/** How long a declaration of the chains is trusted before an alert declares them again (see declaredRecently). */
+const redeclareAfterSeconds = 60;
+
 /** FNV-1a, 32 bits, as hex: a name for a configuration, not a secret. */
 function fingerprintOf(text: string): string {
   let hash = 0x811c9dc5;
@@ -175,49 +181,21 @@ function fingerprintOf(text: string): string {
   return hash.toString(16).padStart(8, '0');
 }
 
-/**
- * Whether `nft list chain` printed each of `hooks`' chains as declared: policy accept, and exactly
- * `rulesPerChain` rules, each carrying `tag` (a flushed, edited or differently configured chain fails).
- */
-export function chainsAsDeclared(listing: string, hooks: readonly string[], rulesPerChain: number, tag: string): boolean {
-  const seen = new Map<string, { accepts: boolean; tagged: number; rules: number }>();
-  let current: { accepts: boolean; tagged: number; rules: number } | undefined;
-  for (const raw of listing.split('\n')) {
-    const line = raw.trim();
-    const chain = /^chain (\S+) \{$/.exec(line);
-    if (chain) {
-      current = { accepts: false, tagged: 0, rules: 0 };
-      seen.set(chain[1]!, current);
-    } else if (line.startsWith('type ')) {
-      if (current) current.accepts = /\bpolicy accept;/.test(line);
-    } else if (line !== '' && line !== '}' && !line.startsWith('table ') && current) {
-      current.rules += 1;
-      if (line.endsWith(tag)) current.tagged += 1;
-    }
-  }
-  return hooks.every((hook) => {
-    const found = seen.get(hook);
-    return found !== undefined && found.accepts && found.rules === rulesPerChain && found.tagged === rulesPerChain;
-  });
-}
-
 export function createNftablesBackend(ctx: BackendContext): Backend {
   const { config, log } = ctx;
   const { table: tableName, priority, hooks } = config.nftables;
   const table = `inet ${tableName}`;
 
-  const ruleBodies = (set: SetName): string[] => {
+  const ruleLines = (chain: Hook, set: SetName): string[] => {
     const { match } = setSpecs[set];
     const counter = `counter name "${counterFor(set)}"`;
-    if (config.action === 'drop') return [`${match} ${counter} drop`];
+    if (config.action === 'drop') return [`add rule ${table} ${chain} ${match} ${counter} drop`];
     // A TCP client gets a reset and gives up at once; anything else an ICMP "administratively prohibited".
-    return [`${match} meta l4proto tcp ${counter} reject with tcp reset`, `${match} ${counter} reject with icmpx type admin-prohibited`];
+    return [
+      `add rule ${table} ${chain} ${match} meta l4proto tcp ${counter} reject with tcp reset`,
+      `add rule ${table} ${chain} ${match} ${counter} reject with icmpx type admin-prohibited`,
+    ];
   };
-  const rulesPerChain = setNames.flatMap(ruleBodies).length;
-  // Every rule carries the fingerprint of the configuration that declared it, so that a listing shows
-  // whether the chains are still what this configuration declares.
-  const tag = `comment "palisade:${fingerprintOf([table, priority, ...hooks, ...setNames.flatMap(ruleBodies)].join('|'))}"`;
-  const ruleLines = (chain: Hook, set: SetName): string[] => ruleBodies(set).map((body) => `add rule ${table} ${chain} ${body} ${tag}`);
 
   /**
    * Chains and rules, declared so that running them again changes nothing. There is deliberately no
@@ -263,27 +241,33 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   const run = async (script: NftScript): Promise<Verdict> => (await execute(script)).verdict;
 
   /**
-   * The alert's path: element lines behind a listing of our chains, in one nft run. Declaring the chains in
-   * the same transaction (the full script) makes the kernel wait out an RCU grace period on every alert,
-   * ~12 ms; a listing costs nothing, and nft applies the elements only if every line holds. `chainsOk` is
-   * false when the listing shows a chain flushed, edited or declared for another configuration: the
-   * caller then runs the full script, which declares them again.
+   * Whether this configuration's chains were declared less than a minute ago: the stamp holds the
+   * fingerprint of what was declared and was written then. (Checking the chains themselves is no cheaper:
+   * nft cannot list a chain without reading every element of our sets, 125 ms at 50,000 blocks.) A reload
+   * that takes the table or a set away is still seen at once, as nft fails the element line; a chain
+   * flushed or edited by hand is declared again by the first alert a minute on, or by `palisade reconcile`
+   * (boot, firewall reloads, every 10 minutes).
    */
-  const runElements = async (elementLines: string[], probe?: string): Promise<{ verdict: Verdict; chainsOk: boolean }> => {
-    const script = new NftScript().add('check', ...hooks.map((hook) => `list chain ${table} ${hook}`));
-    if (probe) script.add('probe', probe);
-    script.add('element', ...elementLines);
-    const { verdict, stdout } = await execute(script);
-    const listed = verdict.kind === 'done' || verdict.kind === 'element-present' || verdict.kind === 'element-absent';
-    const chainsOk = listed && chainsAsDeclared(stdout, hooks, rulesPerChain, tag);
-    if (listed && !chainsOk) {
-      log.warn(
-        { event: 'firewall-repaired', backend: 'nftables', table },
-        `the chains of nftables table ${table} were flushed, edited or declared for another configuration; declaring them again`,
-      );
+  const stamp = ctx.stateDir === undefined ? undefined : join(ctx.stateDir, `nftables-${tableName}.declared`);
+  const fingerprint = fingerprintOf(chainLines().join('\n'));
+  const declaredRecently = (): boolean => {
+    if (stamp === undefined) return false;
+    try {
+      const age = Date.now() - statSync(stamp).mtimeMs;
+      return age >= 0 && age < redeclareAfterSeconds * 1000 && readFileSync(stamp, 'utf8') === fingerprint;
+    } catch {
+      return false;
     }
-    return { verdict, chainsOk };
   };
+  const markDeclared = () => {
+    if (stamp === undefined) return;
+    try {
+      writeFileAtomic(stamp, fingerprint, { mode: 0o640 });
+    } catch {
+      // A read-only state dir: every alert declares the chains, as without a stamp.
+    }
+  };
+  const elementsOnly = (...elementLines: string[]) => new NftScript().add('element', ...elementLines);
 
   const refusedError = (what: string, { message, hint, exitCode, stderr }: Failure) =>
     new BackendError(`nft refused ${what}: ${message}${hint}`, { tool: 'nft', exitCode, stderr });
@@ -394,48 +378,42 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
 
   const createLine = (set: SetName, own: TimedBlock) => `create element ${table} ${set} { ${elementText(own)} }`;
 
-  /**
-   * The full script: the chains declared again in the transaction of the element lines, and a rebuild when
-   * a set or the table is gone. `addedNow`: an earlier run of this alert already added the element.
-   */
-  const declareAndAdd = async (own: TimedBlock, addedNow: boolean): Promise<AddOutcome> => {
+  /** The full script: the chains declared in the transaction of the element lines; a rebuild when a set or the table is gone. */
+  const declareAndAdd = async (own: TimedBlock): Promise<AddOutcome> => {
     const set = setFor(own.block);
+    const what = `to block ${own.block.address}`;
     let verdict = await run(elementScript(createLine(set, own)));
-    if (verdict.kind === 'done') return { result: 'added', restored: 0 };
+    let result: AddOutcome['result'] = 'added';
     if (verdict.kind === 'element-present') {
+      result = 'present';
       verdict = await run(elementScript(...renewLines(set, own)));
-      if (verdict.kind === 'done') return { result: addedNow ? 'added' : 'present', restored: 0 };
+    }
+    if (verdict.kind === 'done') {
+      markDeclared();
+      return { result, restored: 0 };
     }
     if (verdict.kind === 'structure-broken') {
-      return { result: 'added', restored: await rebuild(`to block ${own.block.address}`, verdict.failure.message, { add: own }) };
+      const restored = await rebuild(what, verdict.failure.message, { add: own });
+      markDeclared();
+      return { result: 'added', restored };
     }
-    throw refusedError(`to block ${own.block.address}`, verdict.failure);
+    throw refusedError(what, verdict.failure);
   };
 
+  /** Add, or renew a block that is there (execd's abort takes this path too). */
   const add = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
     const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
     const set = setFor(own.block);
-    const created = await runElements([createLine(set, own)]);
-    if (created.chainsOk && created.verdict.kind === 'done') return { result: 'added', restored: 0 };
-    if (created.chainsOk && created.verdict.kind === 'element-present') {
-      const renewed = await runElements(renewLines(set, own));
-      if (renewed.chainsOk && renewed.verdict.kind === 'done') return { result: 'present', restored: 0 };
+    if (declaredRecently()) {
+      const created = await run(elementsOnly(createLine(set, own)));
+      if (created.kind === 'done') return { result: 'added', restored: 0 };
+      if (created.kind === 'element-present') {
+        const renewed = await run(elementsOnly(...renewLines(set, own)));
+        if (renewed.kind === 'done') return { result: 'present', restored: 0 };
+      }
+      // A set or the table is gone, or nft refused: the full script says which, and repairs what it can.
     }
-    return declareAndAdd(own, created.verdict.kind === 'done');
-  };
-
-  /**
-   * execd's abort: the block is almost always there, so it is renewed at once, behind a `get element` that
-   * stops the run when it is not (the failed create that add tries first costs the kernel as much as the
-   * renew). When it had gone, add puts it back and says so.
-   */
-  const refresh = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
-    const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
-    const set = setFor(own.block);
-    const renewed = await runElements(renewLines(set, own), `get element ${table} ${set} { ${own.block.address} }`);
-    if (renewed.chainsOk && renewed.verdict.kind === 'done') return { result: 'present', restored: 0 };
-    if (renewed.chainsOk && renewed.verdict.kind === 'element-absent') return add(block, ttlSeconds);
-    return declareAndAdd(own, false);
+    return declareAndAdd(own);
   };
 
   return {
@@ -444,28 +422,40 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     /** Reports created when the table or a set had to be made again; chains and rules are re-declared always. */
     async ensure(): Promise<EnsureOutcome> {
       const verdict = await run(new NftScript().add('structure', ...chainLines()));
-      if (verdict.kind === 'done') return { created: false, restored: 0 };
+      if (verdict.kind === 'done') {
+        markDeclared();
+        return { created: false, restored: 0 };
+      }
       if (verdict.kind === 'structure-broken') {
-        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.failure.message) };
+        const restored = await rebuild(`to set up table ${table}`, verdict.failure.message);
+        markDeclared();
+        return { created: true, restored };
       }
       throw refusedError(`to set up table ${table}`, verdict.failure);
     },
 
     add,
-    refresh,
+    // Renewing is what add does to a present block; add also tells whether the block had gone missing.
+    refresh: add,
 
     async delete(target: ActiveBlock | Block): Promise<DeleteOutcome> {
       const block = checkedBlock({ address: target.address, family: target.family, prefix: target.prefix });
       const what = `to unblock ${block.address}`;
       const removal = `delete element ${table} ${setFor(block)} { ${block.address} }`;
-      const fast = await runElements([removal]);
-      if (fast.chainsOk && fast.verdict.kind === 'done') return { result: 'deleted', restored: 0 };
-      if (fast.chainsOk && fast.verdict.kind === 'element-absent') return { result: 'absent', restored: 0 };
+      if (declaredRecently()) {
+        const removed = await run(elementsOnly(removal));
+        if (removed.kind === 'done') return { result: 'deleted', restored: 0 };
+        if (removed.kind === 'element-absent') return { result: 'absent', restored: 0 };
+      }
       const verdict = await run(elementScript(removal));
-      if (verdict.kind === 'done') return { result: 'deleted', restored: 0 };
-      if (verdict.kind === 'element-absent') return { result: fast.verdict.kind === 'done' ? 'deleted' : 'absent', restored: 0 };
+      if (verdict.kind === 'done' || verdict.kind === 'element-absent') {
+        markDeclared();
+        return { result: verdict.kind === 'done' ? 'deleted' : 'absent', restored: 0 };
+      }
       if (verdict.kind === 'structure-broken') {
-        return { result: 'absent', restored: await rebuild(what, verdict.failure.message, { remove: block }) };
+        const restored = await rebuild(what, verdict.failure.message, { remove: block });
+        markDeclared();
+        return { result: 'absent', restored };
       }
       throw refusedError(what, verdict.failure);
     },

@@ -47,7 +47,14 @@ export function openStateStore(env: BlockingEnv): StateStore {
 export function openBackend(env: BlockingEnv, name: BackendName, state: StateStore, options: { reject?: boolean; note?: string | undefined } = {}): Promise<Backend> {
   const config = options.reject ? { ...env.config, action: 'reject' as const } : env.config;
   // Read only when the backend finds its tables gone: the add path never lists the state.
-  return loadBackend(name, { config, configFileMode: env.configFileMode, log: env.log, restorable: () => state.active(name), note: options.note });
+  return loadBackend(name, {
+    config,
+    configFileMode: env.configFileMode,
+    log: env.log,
+    restorable: () => state.active(name),
+    note: options.note,
+    stateDir: state.dir,
+  });
 }
 
 export interface BlockRequest {

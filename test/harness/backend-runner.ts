@@ -4,7 +4,7 @@
  * is exercised against a real kernel table without the whole AR protocol around it.
  *
  *   node backend-runner.mjs <backend> <verb> '<json args>'
- *   args: { config?: ConfigInput, block?: Block, ttl?: number, restorable?: ActiveBlock[], configFileMode?: number }
+ *   args: { config?: ConfigInput, block?: Block, ttl?: number, restorable?: ActiveBlock[], configFileMode?: number, stateDir?: string }
  */
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { backendNames } from '../../src/backends/backend.js';
@@ -19,6 +19,8 @@ interface RunnerArgs {
   restorable?: ActiveBlock[];
   /** Stands for the mode of the config file the config came from (secrets written in it need 0600). */
   configFileMode?: number;
+  /** The backend's own files between runs (the nftables declaration stamp); none when absent. */
+  stateDir?: string;
 }
 
 const [name, verb, json = '{}'] = process.argv.slice(2);
@@ -31,6 +33,7 @@ const backend = await loadBackend(name as (typeof backendNames)[number], {
   log,
   restorable: () => args.restorable ?? [],
   configFileMode: args.configFileMode,
+  stateDir: args.stateDir,
 });
 try {
   let outcome: unknown;
