@@ -229,16 +229,15 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   /** The script that changes one element, behind the lines that keep our chains as configured. */
   const elementScript = (...elementLines: string[]) => new NftScript().add('structure', ...chainLines()).add('element', ...elementLines);
 
-  const execute = async (script: NftScript): Promise<{ verdict: Verdict; stdout: string }> => {
+  const run = async (script: NftScript): Promise<Verdict> => {
     let result;
     try {
       result = await runTool(['nft', '-f', '-'], { timeoutSeconds: config.command_timeout, input: script.text() });
     } catch (error) {
       throw toolFailure(error);
     }
-    return { verdict: judge(script, result.exitCode, result.stderr, table), stdout: result.stdout };
+    return judge(script, result.exitCode, result.stderr, table);
   };
-  const run = async (script: NftScript): Promise<Verdict> => (await execute(script)).verdict;
 
   /**
    * Whether this configuration's chains were declared less than a minute ago: the stamp holds the
