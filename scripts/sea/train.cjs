@@ -8,7 +8,6 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
-const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 const { start } = require('./main.cjs');
 
@@ -33,7 +32,8 @@ function fail(message) {
 }
 
 function train(dir) {
-  const root = mkdtempSync(join(tmpdir(), 'palisade-train-'));
+  // Beside the bundles, not in /tmp, which may be mounted noexec: the training's nft must run.
+  const root = mkdtempSync(join(dir, 'training-'));
   try {
     for (const sub of ['active-response/bin', 'etc', 'logs', 'var/palisade', 'tools']) mkdirSync(join(root, sub), { recursive: true });
     writeFileSync(join(root, 'etc/palisade.yml'), 'backend: nftables\n');
