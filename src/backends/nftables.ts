@@ -350,6 +350,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       replaced = true;
     }
     if (verdict.kind !== 'done') throw refusedError(`to rebuild table ${table} ${what}`, verdict.failure);
+    markDeclared();
     if (replay.length === 0 && !replaced) {
       // A first run, or a reload while nothing was blocked: nothing was lost, so nothing to warn about.
       log.info({ event: 'firewall-created', backend: 'nftables', table, cause }, `created nftables table ${table}`);
@@ -392,9 +393,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       return { result, restored: 0 };
     }
     if (verdict.kind === 'structure-broken') {
-      const restored = await rebuild(what, verdict.failure.message, { add: own });
-      markDeclared();
-      return { result: 'added', restored };
+      return { result: 'added', restored: await rebuild(what, verdict.failure.message, { add: own }) };
     }
     throw refusedError(what, verdict.failure);
   };
@@ -426,9 +425,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
         return { created: false, restored: 0 };
       }
       if (verdict.kind === 'structure-broken') {
-        const restored = await rebuild(`to set up table ${table}`, verdict.failure.message);
-        markDeclared();
-        return { created: true, restored };
+        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.failure.message) };
       }
       throw refusedError(`to set up table ${table}`, verdict.failure);
     },
@@ -452,9 +449,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
         return { result: verdict.kind === 'done' ? 'deleted' : 'absent', restored: 0 };
       }
       if (verdict.kind === 'structure-broken') {
-        const restored = await rebuild(what, verdict.failure.message, { remove: block });
-        markDeclared();
-        return { result: 'absent', restored };
+        return { result: 'absent', restored: await rebuild(what, verdict.failure.message, { remove: block }) };
       }
       throw refusedError(what, verdict.failure);
     },
