@@ -83,8 +83,9 @@ async function resolveManagers(names: string[], family: Family, timeoutMs: numbe
   const entries: AllowEntry[] = [];
   await Promise.all(
     names.map(async (name) => {
-      if (parseAddress(name, { allowNetwork: true }).ok) {
-        entries.push(...parsedRange(name, 'Wazuh manager', family));
+      const direct = parseAddress(name, { allowNetwork: true });
+      if (direct.ok) {
+        if (direct.block.family === family) entries.push({ range: direct.block, why: 'Wazuh manager' });
         return;
       }
       // A manager by hostname: resolve it, but never let a slow resolver hold up a block for long.
