@@ -37,10 +37,10 @@ function start(asset, compiled = () => {}) {
   load('palisade');
 }
 
-if (require('node:sea').isSea()) {
+const sea = require('node:sea');
+if (sea.isSea()) {
   // Assets are mapped read-only from the executable: no copy.
-  const { getRawAsset } = require('node:sea');
-  start(getRawAsset);
+  start(sea.getRawAsset);
 } else {
   module.exports = { start };
 }

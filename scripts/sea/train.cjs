@@ -57,11 +57,10 @@ function train(dir) {
     }
     const log = join(root, 'logs/active-responses.log');
     if (existsSync(log) && readFileSync(log, 'utf8').includes('"level":"error"')) fail(`the training add logged an error:\n${readFileSync(log, 'utf8')}`);
-    const toolsUsed = readFileSync(join(dir, 'tools.cache')).length > 0;
-    if (toolsUsed && !existsSync(join(root, 'nft.calls'))) fail('the training add ran a tool, but not the nft of the training: refusing a cache made against a real firewall');
-    const sizes = bundles.map((name) => `${name} ${Math.round(readFileSync(join(dir, `${name}.cache`)).length / 1024)} KB`);
-    if (readFileSync(join(dir, 'palisade.cache')).length === 0) fail(`V8 wrote an empty code cache for ${dir}/palisade.cjs`);
-    process.stdout.write(`train: code caches in ${dir}: ${sizes.join(', ')}\n`);
+    const bytes = Object.fromEntries(bundles.map((name) => [name, readFileSync(join(dir, `${name}.cache`)).length]));
+    if (bytes.tools > 0 && !existsSync(join(root, 'nft.calls'))) fail('the training add ran a tool, but not the nft of the training: refusing a cache made against a real firewall');
+    if (bytes.palisade === 0) fail(`V8 wrote an empty code cache for ${dir}/palisade.cjs`);
+    process.stdout.write(`train: code caches in ${dir}: ${bundles.map((name) => `${name} ${Math.round(bytes[name] / 1024)} KB`).join(', ')}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
