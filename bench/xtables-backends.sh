@@ -20,7 +20,7 @@ ns=palisade-bench-$$
 trap 'ip netns del "$ns" 2>/dev/null || true; rm -f "$runner"' EXIT
 
 node_modules/.bin/esbuild test/harness/backend-runner.ts --bundle --platform=node --format=esm --target=node24 \
-  --outfile="$runner" --log-level=error '--define:PALISADE_VERSION="bench"' \
+  --outfile="$runner" --log-level=error '--define:PALISADE_VERSION="bench"' --external:bun:* \
   "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 
 config="{\"iptables\":{\"variant\":\"$variant\"}}"

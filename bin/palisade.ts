@@ -6,6 +6,13 @@ import { basename } from 'node:path';
 import { commands } from '../src/commands/index.js';
 import { runArCommand } from '../src/runtime/dispatch.js';
 
+/**
+ * What the runtime would read from the environment in JavaScript, past the build's hardening
+ * (scripts/build/hardening.md): a switch that turns certificate checks off, and proxies that would see
+ * every API call (a plain-HTTP one with its credentials). Palisade uses neither; its tools get them neither.
+ */
+for (const name of ['NODE_TLS_REJECT_UNAUTHORIZED', 'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete process.env[name];
+
 async function main(): Promise<number> {
   const name = basename(process.argv0);
   const command = commands[name];

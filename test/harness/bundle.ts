@@ -28,6 +28,8 @@ export function bundleScript(entry: string, outName: string): Promise<string> {
       target: 'node24',
       outfile,
       logLevel: 'error',
+      // Bun's own modules (bun:sqlite) stay imports: the instruments run on Node, which never reaches them.
+      external: ['bun:*'],
       define: { PALISADE_VERSION: '"test"' },
       // pino and execa are CommonJS/ESM mixes; a require shim lets the ESM bundle load them.
       banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },

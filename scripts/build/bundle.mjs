@@ -1,20 +1,21 @@
-// Bundles an entry into OUTDIR/palisade.cjs and execa into OUTDIR/tools.cjs, each one CommonJS function
-// expression: the assets scripts/sea/main.cjs runs (used by scripts/sea/build.sh). Each is compiled once by
-// V8 with its trained code cache and called with CommonJS's parameters, as Node would call a module;
-// palisade.cjs's require('execa') is answered with tools.cjs.
+// Bundles an entry into one CommonJS file for `bun build --compile` (used by scripts/build/build.sh).
+//
+// Every import() becomes a require() behind a lazy module wrapper, so a module is evaluated only when a
+// command first reaches it: an IPv4 alert never evaluates ip-address, an alert that runs no tool never
+// evaluates execa. Bun then compiles the whole file to bytecode once, at build time.
 //
 // pino is used with our own synchronous destination and no transports, yet its entry loads the transport
-// machinery (thread-stream, worker_threads) and sonic-boom (with node:assert) on every start: about 8 ms of
-// every alert. Those modules are replaced by stubs that fail loudly if anything ever reaches them. And each
-// pino() captures its callers' stack (lib/caller.js, through util.getCallSites, which loads the source-map
-// support) only to resolve transport paths: ~0.8 ms of every alert, for a list that is never read here.
+// machinery (thread-stream, worker_threads) and sonic-boom on every start. Those modules are replaced by
+// stubs that fail loudly if anything ever reaches them. Each pino() captures its callers' stack
+// (lib/caller.js) only to resolve transport paths, a list that is never read here. And pino traces every
+// record through a diagnostics channel that nothing in a Palisade process subscribes to.
 //
-//   node scripts/sea/bundle.mjs ENTRY OUTDIR VERSION
+//   node scripts/build/bundle.mjs ENTRY OUTFILE VERSION
 import { build } from 'esbuild';
 
-const [entry, outdir, version] = process.argv.slice(2);
-if (!entry || !outdir || !version) {
-  console.error('usage: node scripts/sea/bundle.mjs ENTRY OUTDIR VERSION');
+const [entry, outfile, version] = process.argv.slice(2);
+if (!entry || !outfile || !version) {
+  console.error('usage: node scripts/build/bundle.mjs ENTRY OUTFILE VERSION');
   process.exit(2);
 }
 
@@ -29,37 +30,24 @@ const unusedByPino = {
     builder.onLoad({ filter: /.*/, namespace: 'palisade-stub' }, (args) => ({ contents: notBundled(args.path), loader: 'js' }));
     builder.onResolve({ filter: /^\.\/lib\/caller$/ }, (args) => (fromPino(args) ? { path: args.path, namespace: 'palisade-no-callers' } : undefined));
     builder.onLoad({ filter: /.*/, namespace: 'palisade-no-callers' }, () => ({ contents: 'module.exports = function getCallers() { return []; };', loader: 'js' }));
+    builder.onResolve({ filter: /^node:diagnostics_channel$/ }, (args) => (fromPino(args) ? { path: args.path, namespace: 'palisade-no-subscribers' } : undefined));
+    builder.onLoad({ filter: /.*/, namespace: 'palisade-no-subscribers' }, () => ({ contents: 'module.exports = { tracingChannel: () => ({ hasSubscribers: false }) };', loader: 'js' }));
   },
 };
 
-const common = {
+await build({
+  entryPoints: [entry],
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node24',
   format: 'cjs',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-  // Pure ASCII, so that main.cjs can read the assets as latin1 without decoding UTF-8.
-  charset: 'ascii',
-  banner: { js: '(function (exports, require, module, __filename, __dirname) {' },
-  footer: { js: '})' },
-};
-
-await build({
-  ...common,
-  entryPoints: [entry],
-  outfile: `${outdir}/palisade.cjs`,
-  external: ['execa'],
-  // import() as require(), so that execa (and node: built-ins) come through main.cjs's require.
+  // Bun's own modules (bun:sqlite for the state lock) are the runtime's, not the bundle's.
+  external: ['bun:*'],
+  // import() as a lazy require(), evaluated on first use.
   supported: { 'dynamic-import': false },
   define: { PALISADE_VERSION: JSON.stringify(version) },
+  legalComments: 'none',
+  logLevel: 'warning',
   plugins: [unusedByPino],
-});
-
-await build({
-  ...common,
-  stdin: { contents: "module.exports = require('execa');", resolveDir: process.cwd(), loader: 'js' },
-  outfile: `${outdir}/tools.cjs`,
 });
