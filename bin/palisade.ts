@@ -5,10 +5,11 @@
 import { basename } from 'node:path';
 import { commands } from '../src/commands/index.js';
 import { runArCommand } from '../src/runtime/dispatch.js';
+import { ownEntry } from '../src/runtime/own.js';
 
 async function main(): Promise<number> {
   const name = basename(process.argv0);
-  const command = commands[name];
+  const command = ownEntry(commands, name);
   if (command) return runArCommand(command, process.argv0);
   const { runCli } = await import('../src/cli/main.js');
   return runCli(process.argv.slice(2), name);

@@ -127,6 +127,9 @@ describe('options through <extra_args>', () => {
     [['--reject=yes'], 'option --reject takes no value'],
     [['--source-field', '../etc/passwd'], 'option --source-field'],
     [['-arg1', '--arg2', 'arg3', ';', 'cat', '/etc/passwd'], 'unknown option "-arg1"'],
+    [['toString'], 'unknown option "toString"'],
+    [['__proto__'], 'unknown option "__proto__"'],
+    [['constructor', '10m'], 'unknown option "constructor"'],
   ])('refuses %j, naming the flag, and changes nothing', async (extraArgs, reason) => {
     const run = await execd.add('palisade-drop', alert, { extraArgs });
     expect(run.exitCode).toBe(1);

@@ -143,6 +143,12 @@ describe('bad input changes nothing and says why in Wazuh\'s words', () => {
     ['version as a string', '{"version":"1","command":"add","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}', 'Invalid input format'],
     ['no parameters', '{"version":1,"origin":{},"command":"add"}', 'Invalid input format'],
     ['an unknown command', '{"version":1,"command":"restart","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}', "Invalid value of 'command'"],
+    // Names every object inherits: a verb table read through the prototype would take them for a verb.
+    ...['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'].map((command): [string, string, string] => [
+      `command "${command}"`,
+      `{"version":1,"command":"${command}","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}`,
+      "Invalid value of 'command'",
+    ]),
     ['no srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"dstuser":"Test."}}}}', "Cannot read 'srcip' from data or invalid IP format"],
     ['path traversal as srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"../../tmp/malicious"}}}}', "Cannot read 'srcip' from data or invalid IP format"],
     ['shell characters in srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"192.168.1.1; rm -rf /"}}}}', "Cannot read 'srcip' from data or invalid IP format"],

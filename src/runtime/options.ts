@@ -6,6 +6,7 @@
 import * as z from 'zod/mini';
 import { chosenBackendSchema, durationSchema, fieldPathSchema } from './config.js';
 import { lazy } from './lazy.js';
+import { ownEntry } from './own.js';
 
 const commandOptionsSchema = lazy(() =>
   z.strictObject({
@@ -50,7 +51,7 @@ export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): 
     const arg = args[i];
     if (typeof arg !== 'string') throw new OptionsError(`extra_args[${i}] is not a string`);
     const [name, inlineValue] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const spec = flags[name];
+    const spec = ownEntry(flags, name);
     if (looksLikeUrl(arg)) {
       throw new OptionsError(
         'a URL is refused here: execd\'s message, and so active-responses.log, carry <extra_args> verbatim, and a webhook URL is a credential; put it in a file readable by root only and name that file in etc/palisade.yml (notify.url_file)',
