@@ -310,6 +310,27 @@ describe('the URL is a credential', () => {
     expectNoSecret();
   });
 
+  it.each([
+    ['as a flag\'s value', (url: string) => ['--ttl', '1h', `--url=${url}`]],
+    ['as a key=value', (url: string) => ['--ttl', '1h', `url=${url}`]],
+    ['quoted', (url: string) => ['--ttl', '1h', `"${url}"`]],
+    ['in angle brackets', (url: string) => ['--ttl', '1h', `<${url}>`]],
+    ['after other text', (url: string) => ['--ttl', '1h', `webhook:${url}`]],
+    ['as the value of a known flag', (url: string) => ['--ttl', '1h', '--source-field', url]],
+    ['without a scheme', (url: string) => ['--ttl', '1h', url.replace(/^https:\/\/[^/]+/, 'hooks.slack.com')]],
+    ['as a host and port without a scheme', (url: string) => ['--ttl', '1h', url.replace(/^https:\/\//, '')]],
+  ])('refuses a URL anywhere in an argument (%s) and keeps it out of the log', async (_form, spell) => {
+    const webhook = await startWebhook('slack');
+    const extraArgs = spell(`${webhook.url}${webhookPath('slack', token)}`);
+    const run = await notify(sshAlert, extraArgs);
+    expect(run.exitCode).toBe(1);
+    expect(webhook.requests()).toHaveLength(0);
+    expect(String(records().at(-1)!.reason)).toMatch(/<extra_args>: a URL is refused here.*notify\.url_file/);
+    const echoed = JSON.stringify(extraArgs.map((arg) => (arg.includes(token) ? '[redacted]' : arg)));
+    expect(install.logLines().some((line) => line.includes(`"extra_args":${echoed}`))).toBe(true);
+    expectNoSecret();
+  });
+
   it('refuses a url_file others can read, and a url written in a config file others can read', async () => {
     const webhook = await startWebhook('slack');
     chmodSync(urlFile, 0o644);
