@@ -11,6 +11,7 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import pino from 'pino';
+import { minimumSecretLength, scrubSecrets, secretForms } from './secret-forms.js';
 
 export interface Logger {
   /** One of Wazuh's own text messages, written as is (a trailing "\n" makes the blank line Wazuh makes). */
@@ -18,7 +19,7 @@ export interface Logger {
   info(record: LogRecord, message?: string): void;
   warn(record: LogRecord, message?: string): void;
   error(record: LogRecord, message?: string): void;
-  /** Never let this value reach a line again, in whatever record or message it would appear. */
+  /** Never let this value reach a line again, in whatever record or message it would appear, in any of its forms (secret-forms.ts). */
   addSecret(secret: string): void;
   close(): void;
 }
@@ -65,15 +66,12 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions): Logger {
   const name = logName(options.argv0);
-  const secrets: string[] = [];
+  const secrets = new Set<string>();
+  let forms: string[] = [];
   let fd: number | undefined;
   let openFailed = false;
 
-  const scrub = (text: string): string => {
-    let clean = text;
-    for (const secret of secrets) clean = clean.split(secret).join('[redacted]');
-    return clean;
-  };
+  const scrub = (text: string): string => scrubSecrets(text, forms);
 
   const writeLine = (message: string) => {
     if (options.path === undefined || openFailed) return;
@@ -108,7 +106,9 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (record, message) => records.warn(record, message),
     error: (record, message) => records.error(record, message),
     addSecret: (secret) => {
-      if (secret.length >= 4 && !secrets.includes(secret)) secrets.push(secret);
+      if (secret.length < minimumSecretLength || secrets.has(secret)) return;
+      secrets.add(secret);
+      forms = [...new Set([...forms, ...secretForms(secret)])].sort((a, b) => b.length - a.length);
     },
     close: () => {
       if (fd !== undefined) closeSync(fd);

@@ -462,6 +462,40 @@ describe('mikrotik specifics', () => {
   });
 });
 
+describe('an API that echoes the credentials back in an error', () => {
+  const user = 'palisade-ar';
+  let password = '';
+  let config: Record<string, unknown>;
+
+  beforeEach(async () => {
+    // Quotes and backslashes change when JSON-escaped: the log must not show the password in that form either.
+    password = `pa"ss\\wo rd/${newSecret()}`;
+    secrets.push(
+      password,
+      JSON.stringify(password).slice(1, -1),
+      encodeURIComponent(password),
+      Buffer.from(password).toString('base64'),
+      Buffer.from(`${user}:${password}`).toString('base64'),
+    );
+    server = await startFirewallServer('mikrotik', { user, secret: password });
+    config = { preset: 'mikrotik', url: server.url.replace(/\/rest$/, ''), ca_file: server.caFile, username: user, secret_file: secretFile('password', password), owner: 'web-01' };
+  });
+
+  it.each([
+    ['as text', () => `login failed for ${user} with password ${password}`],
+    ['JSON-escaped', () => `{"detail": "bad password ${JSON.stringify(password).slice(1, -1)}"`],
+    ['URL-encoded', () => `rejected: /login?user=${user}&password=${encodeURIComponent(password)}`],
+    ['in base64', () => `bad token ${Buffer.from(password).toString('base64')}`],
+    ['as the Basic header it was sent', () => `unexpected Authorization: Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`],
+  ])('keeps it out of the log and the error when it comes back %s', async (_form, echo) => {
+    server!.inject({ status: 400, body: echo() });
+    const result = await run('add', { config: { backend: 'http', http: config }, block: host4, ttl: 60 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/HTTP 400: .*\[redacted\]/);
+    expect(readFileSync(logFile, 'utf8')).toContain('[redacted]');
+  });
+});
+
 describe('opnsense specifics', () => {
   let config: Record<string, unknown>;
   let key = '';

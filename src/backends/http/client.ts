@@ -14,6 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { scrubSecrets, secretForms } from '../../runtime/secret-forms.js';
 import { version } from '../../version.js';
 import type { BackendContext } from '../backend.js';
 import { BackendError } from '../backend.js';
@@ -131,9 +132,11 @@ export class HttpClient {
   private readonly config: TransportConfig;
   private readonly deadline: number;
   private readonly base: URL;
+  private readonly secretForms: string[];
 
   constructor(private readonly options: ClientOptions) {
     this.config = options.config;
+    this.secretForms = [...new Set(options.secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
     this.base = new URL(options.config.url);
     // The budget is per invocation: the backend, and so this client, lives for one.
     this.deadline = Date.now() + options.config.budget * 1000;
@@ -266,8 +269,11 @@ export class HttpClient {
   }
 
   private describeStatus(response: HttpResponse): string {
-    const said = response.body !== undefined ? this.options.describeError(response.body) : undefined;
-    const words = said ?? (response.text.trim() !== '' ? this.snippet(response.text) : 'no message');
+    // Scrubbed before anything quotes or escapes it: an escaped secret no longer matches its plain form.
+    const text = this.scrub(response.text);
+    const body = parseJson(text);
+    const said = body !== undefined ? this.options.describeError(body) : undefined;
+    const words = said ?? (text.trim() !== '' ? this.snippet(text) : 'no message');
     let hint = '';
     if (response.status === 401) hint = '; the credentials were refused: check the token or key and secret files';
     if (response.status === 403) hint = '; the credentials were refused or lack the permission for this call';
@@ -318,9 +324,7 @@ export class HttpClient {
   }
 
   private scrub(text: string): string {
-    let clean = text;
-    for (const secret of this.options.secrets) if (secret.length > 0) clean = clean.split(secret).join('[redacted]');
-    return clean;
+    return scrubSecrets(text, this.secretForms);
   }
 }
 

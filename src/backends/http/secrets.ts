@@ -6,9 +6,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { BackendContext } from '../backend.js';
 import { BackendError } from '../backend.js';
+import { minimumSecretLength } from '../../runtime/secret-forms.js';
 
-/** Below this the logger cannot scrub a value (it would redact every short word), so it cannot be kept out of the log. */
-const minimumSecretLength = 4;
 
 /** What reading a secret needs: the logger to register it with, and whether the config file is private. */
 type SecretContext = Pick<BackendContext, 'log' | 'configFileMode'>;
