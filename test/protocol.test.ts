@@ -3,6 +3,8 @@
  * only the protocol is under test here. Cases port Wazuh 4.14.7's own unit and integration tests
  * (shared/research/wazuh-ar-protocol.md, section 9) plus what Palisade promises beyond them.
  */
+import { chmodSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from './harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
@@ -206,6 +208,31 @@ describe('bad input changes nothing and says why in Wazuh\'s words', () => {
     const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(run.exitCode).toBe(1);
     expect(String(install.logRecords().at(-1)!.reason)).toContain('unknown key "max_tll"');
+  });
+});
+
+describe('files that decide what root does', () => {
+  const configFile = () => join(install.root, 'etc', 'palisade.yml');
+
+  it.each([
+    ['owned by another user', () => chownSync(configFile(), 1000, 1000), /palisade\.yml is owned by uid 1000, not root.*run chown root /],
+    ['writable by its group', () => chmodSync(configFile(), 0o660), /palisade\.yml can be written by group or others \(mode 0660\).*run chmod go-w /],
+    ['writable by everyone', () => chmodSync(configFile(), 0o646), /palisade\.yml can be written by group or others \(mode 0646\).*run chmod go-w /],
+  ])('refuses a palisade.yml %s, saying why and how to fix it, and blocks nothing', async (_name, spoil, reason) => {
+    expect((await execd.add('palisade-drop', alertFrom('203.0.113.6'))).exitCode).toBe(0); // cached as valid first
+    spoil();
+    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    expect(run.exitCode).toBe(1);
+    expect(run.keysLine).toBeUndefined();
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(reason);
+    expect(run.stderr).toMatch(reason);
+    expect(install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.6']);
+  });
+
+  it('takes palisade.yml as the packages install it: root and the wazuh group, 0640', async () => {
+    chownSync(configFile(), 0, 999);
+    chmodSync(configFile(), 0o640);
+    expect((await execd.add('palisade-drop', alertFrom('203.0.113.7'))).decision).toBe('continue');
   });
 });
 

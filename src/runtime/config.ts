@@ -7,6 +7,7 @@ import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 import { lazy } from './lazy.js';
+import { describeTrustProblem, trustProblem } from './trusted-file.js';
 import { version } from '../version.js';
 
 /**
@@ -205,8 +206,12 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
   let stamp: string;
   try {
     const stat = statSync(path);
+    // Checked on every run, the cache's too: a chown or chmod leaves a cached config as valid as before.
+    const untrusted = trustProblem(stat, path, path);
+    if (untrusted) throw new ConfigError(describeTrustProblem(untrusted));
     stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
     stamp = 'absent';
   }

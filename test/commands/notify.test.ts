@@ -3,7 +3,7 @@
  * Workflows or a generic JSON receiver (test/fixtures/http-firewall/webhook.ts). What the channel received is
  * what the assertions are about, and that the webhook URL, a credential, never reaches the log or stderr.
  */
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
@@ -328,6 +328,16 @@ describe('the URL is a credential', () => {
     expect(String(records().at(-1)!.reason)).toMatch(/<extra_args>: a URL is refused here.*notify\.url_file/);
     const echoed = JSON.stringify(extraArgs.map((arg) => (arg.includes(token) ? '[redacted]' : arg)));
     expect(install.logLines().some((line) => line.includes(`"extra_args":${echoed}`))).toBe(true);
+    expectNoSecret();
+  });
+
+  it('refuses a url_file root does not own, even private to its owner', async () => {
+    const webhook = await startWebhook('slack');
+    chownSync(urlFile, 1000, 1000);
+    const run = await notify(sshAlert);
+    expect(run.exitCode).toBe(1);
+    expect(String(records().at(-1)!.reason)).toBe(`notify.url_file ${urlFile} is owned by uid 1000, not root: whoever owns it can change what Palisade does as root: run chown root ${urlFile}`);
+    expect(webhook.requests()).toHaveLength(0);
     expectNoSecret();
   });
 
