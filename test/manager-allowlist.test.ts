@@ -9,8 +9,10 @@
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectSuccess, palisade } from './cli/cli.js';
+import { nodeBin } from './harness/bundle.js';
 import { Execd } from './harness/execd.js';
 import { createInstall, type Install } from './harness/install.js';
 import { createLab, type Lab } from './harness/netns.js';
@@ -69,6 +71,29 @@ describe('a manager named by host name', () => {
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted', reason: expect.stringContaining(`Wazuh manager (${managerName}, as last resolved)`) });
     expect(install.stateEntries()).toEqual([]);
     expect(await lab.canConnect(manager)).toBe(true);
+  });
+
+  it('a resolver that never answers costs an alert 1.5 s at most, and the last good resolution still protects', async () => {
+    const [manager] = lab.attacker4;
+    managerResolvesTo(manager);
+    expectSuccess(await cli('reconcile'));
+    managerResolvesTo(undefined);
+    // A name server that hears every query and answers none, and a resolver willing to wait 10 s for it.
+    writeFileSync(join(etcDir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n');
+    const [command, ...args] = lab.inNs(lab.protectedNs, [nodeBin, '-e', "require('node:dgram').createSocket('udp4').bind(53, '127.0.0.1', () => console.log('listening'))"]);
+    const silent = execa(command!, args, { reject: false, buffer: false });
+    try {
+      await new Promise<void>((resolve) => silent.stdout!.once('data', () => resolve()));
+      const started = Date.now();
+      const run = await execd.add('palisade-drop', { data: { srcip: manager } });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(run.keysLine).toBeUndefined();
+      expect(install.logRecords()).toContainEqual(expect.objectContaining({ event: 'manager-lookup-failed', reason: 'no answer within 1.5 s', cached: [manager] }));
+      expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted' });
+    } finally {
+      silent.kill();
+      writeFileSync(join(etcDir, 'resolv.conf'), resolvConf);
+    }
   });
 
   it('a block made while the name did not resolve is lifted by reconcile once it does, and never restored after a reload', async () => {

@@ -93,16 +93,40 @@ const lookupTimeoutMs = 1500;
 
 type Lookup = { ok: true; addresses: string[] } | { ok: false; reason: string };
 
-async function lookupManager(name: string): Promise<Lookup> {
-  const { lookup } = await import('node:dns/promises');
-  const timeout = new Promise<Lookup>((resolve) => {
-    setTimeout(() => resolve({ ok: false, reason: `no answer within ${lookupTimeoutMs / 1000} s` }), lookupTimeoutMs).unref();
+/** The addresses /etc/hosts gives a name, as getaddrinfo's `files` source would. */
+function hostsFileAddresses(name: string, hostsFile = '/etc/hosts'): string[] {
+  let text = '';
+  try {
+    text = readFileSync(hostsFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const wanted = name.toLowerCase();
+  return text.split('\n').flatMap((line) => {
+    const [address, ...names] = (line.split('#')[0] ?? '').trim().split(/\s+/);
+    return address && names.some((alias) => alias.toLowerCase() === wanted) ? [address] : [];
   });
-  const answer = lookup(name, { all: true }).then(
-    (found): Lookup => (found.length > 0 ? { ok: true, addresses: found.map(({ address }) => address) } : { ok: false, reason: 'no address' }),
-    (error: NodeJS.ErrnoException): Lookup => ({ ok: false, reason: error.code ?? error.message }),
-  );
-  return Promise.race([answer, timeout]);
+}
+
+/**
+ * /etc/hosts, then DNS through c-ares, which a timer can cancel: nsswitch's usual `files dns`. Not
+ * dns.lookup: getaddrinfo runs in libuv's thread pool and cannot be cancelled, and the pool is joined at exit,
+ * so a resolver that never answers would keep the process (and execd, which waits for it) for the resolver's
+ * whole timeout, however early we stopped waiting.
+ */
+async function lookupManager(name: string): Promise<Lookup> {
+  const fromHosts = hostsFileAddresses(name);
+  if (fromHosts.length > 0) return { ok: true, addresses: fromHosts };
+  const { Resolver } = await import('node:dns/promises');
+  const resolver = new Resolver({ timeout: lookupTimeoutMs, tries: 1 });
+  const timer = setTimeout(() => resolver.cancel(), lookupTimeoutMs);
+  const answers = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
+  clearTimeout(timer);
+  const addresses = answers.flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
+  if (addresses.length > 0) return { ok: true, addresses };
+  const codes = answers.map((answer) => (answer.status === 'rejected' ? ((answer.reason as NodeJS.ErrnoException).code ?? 'error') : 'no address'));
+  const timedOut = codes.some((code) => code === 'ECANCELLED' || code === 'ETIMEOUT');
+  return { ok: false, reason: timedOut ? `no answer within ${lookupTimeoutMs / 1000} s` : [...new Set(codes)].join(', ') };
 }
 
 const sameAddresses = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && [...a].sort().join() === [...b].sort().join();
