@@ -243,6 +243,9 @@ describe('the allow-list', () => {
     ['link-local', '169.254.10.10'],
     ['multicast', '224.0.0.5'],
     ['unspecified', '0.0.0.0'],
+    ['loopback elsewhere in 127/8', '127.8.9.10'],
+    ['IPv4-mapped loopback', '::ffff:127.0.0.1'],
+    ['IPv6 loopback written out', '0:0:0:0:0:0:0:1'],
   ])('never blocks %s, writes nothing on stdout, and logs why', async (_name, address) => {
     const run = await execd.add('palisade-drop', alertFrom(address));
     expect(run.keysLine).toBeUndefined();

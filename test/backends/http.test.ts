@@ -643,4 +643,19 @@ describe('transport limits', () => {
     expect(result.ok).toBe(false);
     expect(result.error?.message).toMatch(/gave up after 3 attempts: cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
+
+  it('never follows a redirect: the credentials go nowhere but the configured URL', async () => {
+    server!.inject({ status: 302, body: '', headers: { location: 'https://127.0.0.1:9/steal' } });
+    const result = await run('add', { config, block: host4 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/HTTP 302/);
+    expect(server!.requests()).toHaveLength(1);
+  });
+
+  it('stops reading an answer larger than 1 MiB, and says so', async () => {
+    server!.inject({ status: 200, body: 'x'.repeat(2 * 1024 * 1024) });
+    const result = await run('add', { config, block: host4 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/the answer is larger than 1048576 bytes/);
+  });
 });
