@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import { commands } from '../src/commands/index.js';
 import { runArCommand } from '../src/runtime/dispatch.js';
+import { ownEntry } from '../src/runtime/own.js';
 
 /**
  * What the runtime would read from the environment in JavaScript, past the build's hardening
@@ -15,7 +16,7 @@ for (const name of ['NODE_TLS_REJECT_UNAUTHORIZED', 'HTTP_PROXY', 'http_proxy', 
 
 async function main(): Promise<number> {
   const name = basename(process.argv0);
-  const command = commands[name];
+  const command = ownEntry(commands, name);
   if (command) return runArCommand(command, process.argv0);
   const { runCli } = await import('../src/cli/main.js');
   return runCli(process.argv.slice(2), name);

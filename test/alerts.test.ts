@@ -4,6 +4,7 @@
  */
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { palisade } from './cli/cli.js';
 import { Execd } from './harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
 
@@ -127,12 +128,36 @@ describe('options through <extra_args>', () => {
     [['--reject=yes'], 'option --reject takes no value'],
     [['--source-field', '../etc/passwd'], 'option --source-field'],
     [['-arg1', '--arg2', 'arg3', ';', 'cat', '/etc/passwd'], 'unknown option "-arg1"'],
+    [['toString'], 'unknown option "toString"'],
+    [['__proto__'], 'unknown option "__proto__"'],
+    [['constructor', '10m'], 'unknown option "constructor"'],
   ])('refuses %j, naming the flag, and changes nothing', async (extraArgs, reason) => {
     const run = await execd.add('palisade-drop', alert, { extraArgs });
     expect(run.exitCode).toBe(1);
     expect(run.keysLine).toBeUndefined();
     expect(String(install.logRecords().at(-1)!.reason)).toContain(reason);
     expect(addresses()).toEqual([]);
+  });
+});
+
+describe('alert text in the operator\'s tables', () => {
+  it('palisade list shows control characters as escapes, so an alert can neither forge nor hide a row', async () => {
+    // Erase the line and go up one, a forged row after CR/LF, a C1 CSI, and a right-to-left override.
+    const forged = '\r\n198.51.100.250  dry-run  palisade-drop  2026-01-01 00:00:00  1h  1  x  held';
+    const alert = { rule: { id: `5712${forged}`, description: `brute force\u001b[2K\u001b[1A\u009b2K\u202eevil\u0007` }, data: { srcip: '198.51.100.7' } };
+    expect((await execd.add('palisade-drop', alert)).exitCode).toBe(0);
+    const run = await palisade(install, ['list']);
+    expect(run.exitCode).toBe(0);
+    const lines = run.stdout.split('\n');
+    const rows = lines.filter((line) => /^\S+ +dry-run /.test(line));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/^198\.51\.100\.7 /);
+    expect(rows[0]).toContain('5712\\x0d\\x0a198.51.100.250');
+    expect(rows[0]).toContain('brute force\\x1b[2K\\x1b[1A\\x9b2K\\u202eevil\\x07');
+    expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    // --json is for scripts, which get the text as it came.
+    const listed = JSON.parse((await palisade(install, ['list', '--json'])).stdout) as { blocks: Array<{ ruleId: string }> };
+    expect(listed.blocks[0]!.ruleId).toBe(`5712${forged}`);
   });
 });
 

@@ -3,6 +3,8 @@
  * only the protocol is under test here. Cases port Wazuh 4.14.7's own unit and integration tests
  * (shared/research/wazuh-ar-protocol.md, section 9) plus what Palisade promises beyond them.
  */
+import { chmodSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from './harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
@@ -143,6 +145,12 @@ describe('bad input changes nothing and says why in Wazuh\'s words', () => {
     ['version as a string', '{"version":"1","command":"add","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}', 'Invalid input format'],
     ['no parameters', '{"version":1,"origin":{},"command":"add"}', 'Invalid input format'],
     ['an unknown command', '{"version":1,"command":"restart","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}', "Invalid value of 'command'"],
+    // Names every object inherits: a verb table read through the prototype would take them for a verb.
+    ...['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'].map((command): [string, string, string] => [
+      `command "${command}"`,
+      `{"version":1,"command":"${command}","parameters":{"alert":{"data":{"srcip":"203.0.113.7"}}}}`,
+      "Invalid value of 'command'",
+    ]),
     ['no srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"dstuser":"Test."}}}}', "Cannot read 'srcip' from data or invalid IP format"],
     ['path traversal as srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"../../tmp/malicious"}}}}', "Cannot read 'srcip' from data or invalid IP format"],
     ['shell characters in srcip', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"192.168.1.1; rm -rf /"}}}}', "Cannot read 'srcip' from data or invalid IP format"],
@@ -203,6 +211,31 @@ describe('bad input changes nothing and says why in Wazuh\'s words', () => {
   });
 });
 
+describe('files that decide what root does', () => {
+  const configFile = () => join(install.root, 'etc', 'palisade.yml');
+
+  it.each([
+    ['owned by another user', () => chownSync(configFile(), 1000, 1000), /palisade\.yml is owned by uid 1000, not root.*run chown root /],
+    ['writable by its group', () => chmodSync(configFile(), 0o660), /palisade\.yml can be written by group or others \(mode 0660\).*run chmod go-w /],
+    ['writable by everyone', () => chmodSync(configFile(), 0o646), /palisade\.yml can be written by group or others \(mode 0646\).*run chmod go-w /],
+  ])('refuses a palisade.yml %s, saying why and how to fix it, and blocks nothing', async (_name, spoil, reason) => {
+    expect((await execd.add('palisade-drop', alertFrom('203.0.113.6'))).exitCode).toBe(0); // cached as valid first
+    spoil();
+    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    expect(run.exitCode).toBe(1);
+    expect(run.keysLine).toBeUndefined();
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(reason);
+    expect(run.stderr).toMatch(reason);
+    expect(install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.6']);
+  });
+
+  it('takes palisade.yml as the packages install it: root and the wazuh group, 0640', async () => {
+    chownSync(configFile(), 0, 999);
+    chmodSync(configFile(), 0o640);
+    expect((await execd.add('palisade-drop', alertFrom('203.0.113.7'))).decision).toBe('continue');
+  });
+});
+
 describe('the allow-list', () => {
   it.each([
     ['loopback', '127.0.0.1'],
@@ -210,6 +243,9 @@ describe('the allow-list', () => {
     ['link-local', '169.254.10.10'],
     ['multicast', '224.0.0.5'],
     ['unspecified', '0.0.0.0'],
+    ['loopback elsewhere in 127/8', '127.8.9.10'],
+    ['IPv4-mapped loopback', '::ffff:127.0.0.1'],
+    ['IPv6 loopback written out', '0:0:0:0:0:0:0:1'],
   ])('never blocks %s, writes nothing on stdout, and logs why', async (_name, address) => {
     const run = await execd.add('palisade-drop', alertFrom(address));
     expect(run.keysLine).toBeUndefined();

@@ -1,6 +1,7 @@
 /** Runtime pieces whose failure modes are hard to reach through a whole invocation. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, LockError } from '../src/runtime/lock.js';
@@ -111,7 +112,57 @@ describe('the log file', () => {
       const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
       expect(run.exitCode).toBe(0);
       expect(readFileSync(target, 'utf8')).toBe('untouched\n');
-      expect(run.stderr).toMatch(/cannot write .*active-responses\.log/);
+      expect(run.stderr).toMatch(/active-responses\.log is not a regular file \(a symbolic link\): carrying on without the log/);
+    } finally {
+      install.remove();
+    }
+  });
+
+  it('a FIFO planted there does not hang the response in open(): it acts without the log and says so', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    try {
+      await execa('mkfifo', ['-m', '0660', install.logFile]);
+      const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      expect(run.exitCode).toBe(0);
+      expect(run.stderr).toContain(`${install.logFile} is not a regular file (a FIFO): carrying on without the log`);
+      expect(install.stateEntries().map((entry) => entry.address)).toEqual(['198.51.100.1']);
+      expect(lstatSync(install.logFile).isFIFO()).toBe(true);
+    } finally {
+      install.remove();
+    }
+  });
+
+  it('a FIFO with a reader waiting gets nothing: only a regular file is the log', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    await execa('mkfifo', ['-m', '0660', install.logFile]);
+    // The reader holds the FIFO open for reading (a writer that opens it then succeeds) until it is killed.
+    const reader = spawn('sh', ['-c', 'exec 3<"$0"; exec cat <&3', install.logFile]);
+    const heard: Buffer[] = [];
+    reader.stdout.on('data', (chunk: Buffer) => heard.push(chunk));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const run = await new Execd(install).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      expect(run.exitCode).toBe(0);
+      expect(run.stderr).toContain(`${install.logFile} is not a regular file (a FIFO): carrying on without the log`);
+      expect(Buffer.concat(heard).toString()).toBe('');
+    } finally {
+      reader.kill();
+      install.remove();
+    }
+  });
+});
+
+describe('the environment', () => {
+  it('ignores NODE_OPTIONS: a module it names is never loaded into a command that runs as root', async () => {
+    const install = createInstall({ config: 'backend: dry-run\n' });
+    try {
+      const marker = join(install.root, 'preloaded');
+      const preload = join(install.root, 'evil.cjs');
+      writeFileSync(preload, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+      const run = await new Execd(install, { env: { NODE_OPTIONS: `--require ${preload}` } }).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
+      expect(run.exitCode).toBe(0);
+      expect(install.stateEntries().map((entry) => entry.address)).toEqual(['198.51.100.1']);
+      expect(existsSync(marker)).toBe(false);
     } finally {
       install.remove();
     }

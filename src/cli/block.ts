@@ -31,7 +31,7 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
   const address = block.address;
   const by = operator();
 
-  const allowed = await findAllowed(block, config, ctx.installDir);
+  const allowed = await findAllowed(block, config, ctx.installDir, { log: env.log });
   if (allowed) {
     const reason = `${address} is allow-listed: ${allowed.why} (${allowed.range.address})`;
     env.log.info({ event: 'skipped-allowlisted', keys: [address], reason, operator: by });

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
+import { secretFileProblem } from '../backends/http/secrets.js';
 import { routeProtocol } from '../backends/null-route.js';
 import { commandNames } from '../commands/index.js';
 import { ConfigError, configPath, type Config } from '../runtime/config.js';
@@ -15,6 +16,7 @@ import { binDir } from '../runtime/install-dir.js';
 import { createLogger } from '../runtime/log.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
+import { trustProblem } from '../runtime/trusted-file.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall } from './inspect.js';
 import { describeVariant, openReadOnlyXtables } from './iptables-variant.js';
@@ -201,13 +203,27 @@ function checkLog({ installDir }: Doctor): Finding[] {
 
 function checkConfig({ installDir, configError }: Doctor): Finding[] {
   const path = configPath(installDir);
-  if (configError) return [finding('config', 'fail', `${configError}: every AR command refuses to run until it is fixed`, `edit ${path}; the message names the key`)];
   const stats = statOrUndefined(path);
+  const untrusted = stats && trustProblem(stats, path, path);
+  if (untrusted) return [finding('config', 'fail', `${untrusted.problem}; every AR command refuses to run until it is fixed`, untrusted.fix)];
+  if (configError) return [finding('config', 'fail', `${configError}: every AR command refuses to run until it is fixed`, `edit ${path}; the message names the key`)];
   if (!stats) return [finding('config', 'ok', `no ${path}: the defaults apply`)];
-  if ((stats.mode & 0o002) !== 0) {
-    return [finding('config', 'fail', `${path} is writable by everyone (mode ${octal(stats.mode)}): anyone can change what gets blocked`, `chown root:wazuh ${path} && chmod 0640 ${path}`)];
-  }
   return [finding('config', 'ok', `${path} is valid`)];
+}
+
+/** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (secrets.ts). */
+function checkSecrets({ config }: Doctor): Finding[] {
+  const named: Array<[string, string | undefined]> = [
+    ['http.token_file', config?.http && 'token_file' in config.http ? config.http.token_file : undefined],
+    ['http.secret_file', config?.http && 'secret_file' in config.http ? config.http.secret_file : undefined],
+    ['notify.url_file', config?.notify?.url_file],
+  ];
+  return named
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([option, path]) => {
+      const problem = secretFileProblem(path, `${option} ${path}`);
+      return problem ? finding('secrets', 'fail', problem.problem, problem.fix) : finding('secrets', 'ok', `${option} ${path} is root's alone`);
+    });
 }
 
 /** The tool behind each backend in use is there and answers; run as root, nft and ipset list their tables. */
@@ -444,6 +460,7 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkRegistration,
   checkLog,
   checkConfig,
+  checkSecrets,
   checkState,
   checkBackends,
   checkFirewall,

@@ -78,12 +78,12 @@ export async function run(ctx: CliContext, options: ListOptions): Promise<number
     rows.map((row) => [
       row.address,
       row.backend,
-      row.command ?? paint('warn', '(not in state)'),
+      row.command ?? { tone: 'warn', text: '(not in state)' },
       row.since !== undefined ? localTime(row.since) : '-',
       row.expiresIn !== undefined ? shortDuration(row.expiresIn) : row.firewallExpiresIn !== undefined ? shortDuration(row.firewallExpiresIn) : '-',
       row.ruleId ?? '-',
       row.description ?? '-',
-      row.inFirewall === null ? paint('dim', 'unknown') : row.inFirewall ? paint('ok', 'held') : paint('fail', 'MISSING'),
+      row.inFirewall === null ? { tone: 'dim', text: 'unknown' } : row.inFirewall ? { tone: 'ok', text: 'held' } : { tone: 'fail', text: 'MISSING' },
     ]),
   );
   const missing = rows.filter((row) => row.inFirewall === false).length;

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { commandNames } from '../commands/index.js';
 import { withSbinOnPath } from '../runtime/exec.js';
 import { findInstallDir } from '../runtime/install-dir.js';
+import { ownEntry } from '../runtime/own.js';
 import { version } from '../version.js';
 import { alignRows, flagLabel, globalFlags, parseArgs, UsageError, validateOptions, verbHelp } from './args.js';
 import { createCliContext } from './context.js';
@@ -46,7 +47,7 @@ function verbFirst(args: readonly string[]): string[] {
   let i = 0;
   for (; i < args.length; i++) {
     const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const flag = globalFlags[name];
+    const flag = ownEntry(globalFlags, name);
     if (!flag || flag.key === 'help') break;
     leading.push(args[i]!);
     if (flag.placeholder && inline === undefined && i + 1 < args.length) leading.push(args[++i]!);

@@ -15,12 +15,22 @@ const codes: Record<Exclude<Tone, 'plain'>, [string, string]> = {
   bold: ['\u001b[1m', '\u001b[22m'],
 };
 
-const escapes = /\u001b\[[0-9;]*m/g;
+/**
+ * C0 and C1 controls, DEL, bidirectional overrides and line separators: with these, text from an alert
+ * could move the cursor, erase a row, forge one after a CR/LF, or reverse what a row says.
+ */
+const controls = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
-/** Width as a terminal shows it: escape codes take no room. */
-function visibleLength(text: string): number {
-  return text.replace(escapes, '').length;
+/** Text a terminal shows as it is: each control character becomes its escape (\x1b, \u202e). */
+export function printable(text: string): string {
+  return text.replace(controls, (char) => {
+    const code = char.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
+
+/** A table cell: text, or text in a tone. Either way the table makes it printable before painting it. */
+export type Cell = string | { tone: Tone; text: string };
 
 export interface Column {
   header: string;
@@ -34,7 +44,8 @@ export interface Output {
   /** Wraps text in a tone's colour when colour is on. */
   paint(tone: Tone, text: string): string;
   line(text?: string): void;
-  table(columns: readonly Column[], rows: ReadonlyArray<readonly string[]>): void;
+  /** Every cell is made printable: tables show alert text, and alert text is the attacker's. */
+  table(columns: readonly Column[], rows: ReadonlyArray<readonly Cell[]>): void;
   /** The whole answer of a --json run: one document on stdout. */
   document(value: unknown): void;
   /** A message for the person (stderr), whatever the mode: stdout stays parseable. */
@@ -67,14 +78,17 @@ export function createOutput(options: { json: boolean; color: boolean }): Output
     paint,
     line: (text = '') => write(1, `${text}\n`),
     table(columns, rows) {
-      const widths = columns.map((column, i) => Math.max(visibleLength(column.header), ...rows.map((row) => visibleLength(row[i] ?? ''))));
-      const pad = (text: string, i: number) => {
-        const room = ' '.repeat(Math.max(0, (widths[i] ?? 0) - visibleLength(text)));
-        return columns[i]?.align === 'right' ? `${room}${text}` : `${text}${room}`;
+      const plain = rows.map((row) => row.map((cell) => printable(typeof cell === 'string' ? cell : cell.text)));
+      const tones = rows.map((row) => row.map((cell) => (typeof cell === 'string' ? 'plain' : cell.tone)));
+      const widths = columns.map((column, i) => Math.max(column.header.length, ...plain.map((row) => (row[i] ?? '').length)));
+      // Padding goes outside the colour, so that the escape codes take no room and trailing spaces trim.
+      const pad = (text: string, tone: Tone, i: number) => {
+        const room = ' '.repeat(Math.max(0, (widths[i] ?? 0) - text.length));
+        return columns[i]?.align === 'right' ? `${room}${paint(tone, text)}` : `${paint(tone, text)}${room}`;
       };
-      const render = (cells: readonly string[]) => cells.map(pad).join('  ').trimEnd();
-      write(1, `${paint('bold', render(columns.map((column) => column.header)))}\n`);
-      for (const row of rows) write(1, `${render(row)}\n`);
+      const render = (cells: readonly string[], tones: readonly Tone[]) => cells.map((text, i) => pad(text, tones[i] ?? 'plain', i)).join('  ').trimEnd();
+      write(1, `${paint('bold', render(columns.map((column) => column.header), []))}\n`);
+      for (const [r, row] of plain.entries()) write(1, `${render(row, tones[r] ?? [])}\n`);
     },
     document: (value) => write(1, `${JSON.stringify(value, null, 2)}\n`),
     note: (text) => write(2, `${text}\n`),

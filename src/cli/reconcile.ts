@@ -3,6 +3,10 @@
  * boot and after firewall reloads by palisade-reconcile.service, and by hand after anything that wiped
  * the rules (`nft flush ruleset`, `iptables -F`, `firewall-cmd --reload` in iptables mode).
  *
+ * First, outside the lock, the allow-list is built afresh, the Wazuh manager's name looked up again and its
+ * last good resolution refreshed (allowlist.ts): a block of an address it now protects (a manager whose lookup
+ * failed when the alert came) is lifted, never restored.
+ *
  * Per backend, under the state lock: expired entries leave the state; ensure() rebuilds missing tables or
  * sets with every unexpired block (for nftables one transaction, whatever the number of blocks); then one
  * listing shows what is still wrong: expired blocks a firewall without timers still holds, unexpired ones
@@ -10,6 +14,7 @@
  */
 import type { BackendName } from '../backends/backend.js';
 import { openBackend, openStateStore } from '../commands/blocking.js';
+import { allowedBy, buildAllowlists } from '../runtime/allowlist.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { type StateEntry } from '../runtime/state.js';
 import { blockOf } from './block.js';
@@ -31,6 +36,8 @@ export interface ReconcileReport {
   expired: number;
   /** Of those, how many the firewall still held (it keeps no timers, or missed one) and had removed. */
   expiredInFirewall: number;
+  /** Blocks of addresses the allow-list now protects (the manager, allowlist:), removed from the state and the firewall. */
+  lifted: string[];
   /** Firewall blocks no state entry accounts for, removed. */
   removedUnknown: string[];
   /** Lost blocks that could not be put back because something else now holds the address (a route of someone else's): forgotten. */
@@ -42,13 +49,14 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
   const env = await ctx.env();
   const state = openStateStore(env);
   const started = performance.now();
+  const allowlists = await buildAllowlists(env.config, ctx.installDir, { log: env.log, refresh: true });
   const reports = await state.locked(env.config.lock_timeout, async () => {
     const now = nowSeconds();
     const entries = state.all(options.backend);
     const backends = backendsInUse(entries, explainBackend(env.config), options.backend);
     const reports: ReconcileReport[] = [];
     for (const backend of backends) {
-      const report: ReconcileReport = { backend, active: 0, recreated: false, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, removedUnknown: [], leftAlone: [] };
+      const report: ReconcileReport = { backend, active: 0, recreated: false, restored: 0, readded: 0, expired: 0, expiredInFirewall: 0, lifted: [], removedUnknown: [], leftAlone: [] };
       reports.push(report);
       try {
         await reconcileBackend(report, entries.filter((entry) => entry.backend === backend), now);
@@ -66,6 +74,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const record = { event: 'reconciled', ...report, took_ms: tookMs };
     if (report.error) env.log.error({ ...record, event: 'error', reason: report.error });
     else if (lost) env.log.warn(record, 'blocks were missing from the firewall and were put back');
+    else if (report.lifted.length > 0) env.log.warn(record, 'blocks of allow-listed addresses were lifted');
     else if (report.expired + report.expiredInFirewall + report.removedUnknown.length + report.leftAlone.length > 0) env.log.info(record);
   }
 
@@ -81,10 +90,12 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
 
   async function reconcileBackend(report: ReconcileReport, entries: StateEntry[], now: number) {
     const expired = entries.filter((entry) => entry.expiresAt <= now);
-    const active = entries.filter((entry) => entry.expiresAt > now);
-    // Out of the state first: ensure() must not put an expired block back.
-    for (const entry of expired) state.remove(entry);
+    const allowListed = entries.filter((entry) => entry.expiresAt > now && allowedBy(blockOf(entry), allowlists[entry.family]));
+    const active = entries.filter((entry) => entry.expiresAt > now && !allowListed.includes(entry));
+    // Out of the state first: ensure() must not put an expired or allow-listed block back.
+    for (const entry of [...expired, ...allowListed]) state.remove(entry);
     report.expired = expired.length;
+    report.lifted = allowListed.map((entry) => entry.address);
     const backend = await openBackend(env, report.backend, state);
     const ensured = await backend.ensure();
     report.recreated = ensured.created;
@@ -94,6 +105,9 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
       if (!held.has(entry.address)) continue;
       await backend.delete({ ...blockOf(entry), expiresAt: entry.expiresAt, backendData: entry.backendData });
       report.expiredInFirewall += 1;
+    }
+    for (const entry of allowListed) {
+      if (held.has(entry.address)) await backend.delete({ ...blockOf(entry), expiresAt: entry.expiresAt, backendData: entry.backendData });
     }
     for (const entry of active) {
       if (held.has(entry.address)) continue;
@@ -127,6 +141,7 @@ function describe(ctx: CliContext, report: ReconcileReport): string {
     report.readded > 0 && `put back ${report.readded} missing block(s)`,
     report.expired > 0 && `removed ${report.expired} expired entr${report.expired === 1 ? 'y' : 'ies'} from the state` +
       (report.expiredInFirewall > 0 ? ` (${report.expiredInFirewall} still in the firewall, now removed)` : ''),
+    report.lifted.length > 0 && `lifted ${report.lifted.length} block(s) of addresses the allow-list now protects (${firstFew(report.lifted)})`,
     report.leftAlone.length > 0 && `forgot ${report.leftAlone.length} lost block(s) whose address something else now holds, left alone (${firstFew(report.leftAlone)})`,
     report.removedUnknown.length > 0 && `removed ${report.removedUnknown.length} block(s) the state does not know (${firstFew(report.removedUnknown)})`,
   ].filter((change): change is string => typeof change === 'string');

@@ -13,7 +13,7 @@ import { version } from '../version.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall, type NftHealth } from './inspect.js';
 import { describeVariant, type VariantReport } from './iptables-variant.js';
-import { shortDuration } from './output.js';
+import { shortDuration, type Cell } from './output.js';
 
 export async function run(ctx: CliContext): Promise<number> {
   const problems: string[] = [];
@@ -131,8 +131,8 @@ export async function run(ctx: CliContext): Promise<number> {
   out.table(
     [{ header: 'BACKEND' }, { header: 'FAMILY' }, { header: 'ACTIVE', align: 'right' }, { header: 'IN FIREWALL', align: 'right' }],
     blocks.map((entry) => {
-      const held = entry.inFirewall === null ? paint('dim', 'unknown') : String(entry.inFirewall);
-      return [entry.backend, `IPv${entry.family}`, String(entry.active), entry.inFirewall !== null && entry.inFirewall < entry.active ? paint('fail', held) : held];
+      const held: Cell = entry.inFirewall === null ? { tone: 'dim', text: 'unknown' } : { tone: entry.inFirewall < entry.active ? 'fail' : 'plain', text: String(entry.inFirewall) };
+      return [entry.backend, `IPv${entry.family}`, String(entry.active), held];
     }),
   );
   if (counters.length > 0) {

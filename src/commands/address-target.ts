@@ -35,6 +35,6 @@ export function targetSource(ctx: CommandContext): Targeting<AddressTarget> {
 
 /** Why this address must be left alone (loopback, this host, its gateway, its manager, allowlist:), if it must. */
 export async function allowlistReason(ctx: CommandContext, target: AddressTarget): Promise<string | undefined> {
-  const allowed = await findAllowed(target.block, ctx.config, ctx.installDir);
+  const allowed = await findAllowed(target.block, ctx.config, ctx.installDir, { log: ctx.log });
   return allowed ? `${blockText(target.block)} is allow-listed: ${allowed.why} (${blockText(allowed.range)})` : undefined;
 }

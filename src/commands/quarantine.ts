@@ -8,6 +8,12 @@
  * language without openat), so a directory swapped for a symlink mid-way is refused, not followed.
  *
  * Layout: <dir>/<sha256(path), 32 hex>/<id>.data (the file itself, owner, mode and times kept) and <id>.json.
+ *
+ * A file is hashed, and from another file system copied, before execd hears back, and execd runs one response
+ * at a time: quarantine.max_size bounds that work, and it is done under a lock of that path alone
+ * (var/palisade/locks/), never the state lock, so every other Palisade command goes on meanwhile. A copy keeps
+ * the holes of a sparse file, and nothing half-done stays in quarantine: a copy or a record that cannot be
+ * completed is removed, and a file already moved is put back.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -18,6 +24,7 @@ import {
   fchownSync,
   fstatSync,
   fsyncSync,
+  ftruncateSync,
   futimesSync,
   linkSync,
   lstatSync,
@@ -34,11 +41,12 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import * as z from 'zod/mini';
-import { writeFileAtomic } from '../runtime/atomic-file.js';
+import { removeIfPresent, writeFileAtomic } from '../runtime/atomic-file.js';
+import { acquireLock } from '../runtime/lock.js';
 import { findSourceValue } from '../runtime/message.js';
 import { stateDir } from '../runtime/state.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
-import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
+import { ruleOf, unusedOptionRefusal } from './common.js';
 
 export const quarantineFields = ['syscheck.path', 'data.virustotal.source.file'] as const;
 
@@ -151,40 +159,77 @@ function describeKind(stat: Stats): string {
   return 'not a regular file (a device, FIFO or socket)';
 }
 
-function sha256OfFd(fd: number): string {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(1 << 20);
+const chunkBytes = 1 << 20;
+/** The unit of holes a copy keeps: a block of zeros this size is skipped, not written (cp --sparse=always). */
+const holeBytes = 4096;
+const zeros = Buffer.alloc(holeBytes);
+
+function sizeText(bytes: number): string {
+  const [unit, size] = ([['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const).find(([, size]) => bytes >= size) ?? ['bytes', 1];
+  return `${Number((bytes / size).toFixed(1))} ${unit}`;
+}
+
+function tooLarge(path: string, bytes: number, maxSize: number, what = 'is'): QuarantineRefused {
+  return new QuarantineRefused(
+    `${path} ${what} ${sizeText(bytes)}, over quarantine.max_size (${sizeText(maxSize)}): left where it is; hashing and copying it would hold up every response execd has queued. Quarantine it by hand, or raise max_size in palisade.yml`,
+  );
+}
+
+/**
+ * Reads an open file to its end through `each`, refusing once it holds more than maxSize bytes: a file that grows
+ * while it is read (someone still writing to it) cannot make the work unbounded.
+ */
+function readAll(fd: number, maxSize: number, path: string, each: (chunk: Buffer, position: number) => void): number {
+  const buffer = Buffer.allocUnsafe(chunkBytes);
   let position = 0;
   for (;;) {
     const read = readSync(fd, buffer, 0, buffer.length, position);
-    if (read === 0) break;
-    hash.update(buffer.subarray(0, read));
+    if (read === 0) return position;
+    if (position + read > maxSize) throw tooLarge(path, position + read, maxSize, 'grew to at least');
+    each(buffer.subarray(0, read), position);
     position += read;
   }
+}
+
+function sha256OfFd(fd: number, maxSize: number, path: string): string {
+  const hash = createHash('sha256');
+  readAll(fd, maxSize, path, (chunk) => hash.update(chunk));
   return hash.digest('hex');
 }
 
-/** Copies an open file into a new file, with its owner, mode and times (the cross-file-system move). */
-function copyInto(sourceFd: number, stat: Stats, destination: string): void {
+/**
+ * Copies an open file into a new file, with its owner, mode and times (the cross-file-system move), and returns
+ * the sha256 of what it copied. Blocks of zeros become holes, so a sparse file takes no more room in quarantine
+ * than where it came from. On any failure (a full disk, a file grown past maxSize) the new file is removed.
+ */
+function copyInto(sourceFd: number, stat: Stats, destination: string, maxSize: number, path: string): string {
   const out = openSync(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    let position = 0;
-    for (;;) {
-      const read = readSync(sourceFd, buffer, 0, buffer.length, position);
-      if (read === 0) break;
-      let written = 0;
-      while (written < read) written += writeSync(out, buffer, written, read - written);
-      position += read;
-    }
+    const hash = createHash('sha256');
+    const size = readAll(sourceFd, maxSize, path, (chunk, position) => {
+      hash.update(chunk);
+      for (let offset = 0; offset < chunk.length; offset += holeBytes) {
+        const block = chunk.subarray(offset, offset + holeBytes);
+        if (block.length === holeBytes && block.equals(zeros)) continue;
+        let written = 0;
+        while (written < block.length) written += writeSync(out, block, written, block.length - written, position + offset + written);
+      }
+    });
+    // Trailing holes: the length comes from the size, not from a write.
+    ftruncateSync(out, size);
     fchownSync(out, stat.uid, stat.gid);
     fchmodSync(out, stat.mode & 0o7777);
     futimesSync(out, stat.atime, stat.mtime);
     fsyncSync(out);
-  } finally {
     closeSync(out);
+    return hash.digest('hex');
+  } catch (error) {
+    closeSync(out);
+    removeIfPresent(destination);
+    throw error;
   }
 }
+
 
 function quarantineDir(ctx: CommandContext): string {
   const dir = ctx.config.quarantine.dir ?? join(stateDir(ctx.installDir), 'quarantine');
@@ -197,7 +242,10 @@ function quarantineDir(ctx: CommandContext): string {
   return dir;
 }
 
-const entryDir = (ctx: CommandContext, path: string) => join(quarantineDir(ctx), createHash('sha256').update(path).digest('hex').slice(0, 32));
+/** A path's name in quarantine and in its lock's: 32 hex of its sha256. */
+const pathKey = (path: string) => createHash('sha256').update(path).digest('hex').slice(0, 32);
+
+const entryDir = (ctx: CommandContext, path: string) => join(quarantineDir(ctx), pathKey(path));
 
 /** Quarantine entries of one path, oldest first. */
 function entriesOf(dir: string): string[] {
@@ -219,6 +267,7 @@ function octal(mode: number): string {
 type QuarantineOutcome = { result: 'quarantined'; record: QuarantineRecord; stored: string } | { result: 'present' } | { result: 'nothing' };
 
 function moveIntoQuarantine(ctx: CommandContext, target: QuarantineTarget): QuarantineOutcome {
+  const maxSize = ctx.config.quarantine.max_size;
   const dir = entryDir(ctx, target.path);
   const { dirFd, name } = openParent(target);
   try {
@@ -226,24 +275,18 @@ function moveIntoQuarantine(ctx: CommandContext, target: QuarantineTarget): Quar
     const before = lstatOrUndefined(original);
     if (!before) return entriesOf(dir).length > 0 ? { result: 'present' } : { result: 'nothing' };
     if (!before.isFile()) throw new QuarantineRefused(`${target.path} is ${describeKind(before)}`);
+    if (before.size > maxSize) throw tooLarge(target.path, before.size, maxSize);
 
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Sortable by time; random so that two invocations in one millisecond never meet.
     const id = `${Date.now()}-${randomBytes(4).toString('hex')}`;
     const stored = join(dir, `${id}.data`);
-    try {
-      renameSync(original, stored);
-    } catch (error) {
-      if (errnoOf(error) !== 'EXDEV') throw error;
-      moveAcrossFileSystems(original, stored, target.path);
-    }
-    const fd = openHeldFile(stored, () => renameSync(stored, original), target.path);
-    try {
-      const stat = fstatSync(fd);
+    const recordFile = join(dir, `${id}.json`);
+    const recordOf = (stat: Stats, sha256: string): QuarantineRecord => {
       const rule = ruleOf(ctx.alert);
-      const record: QuarantineRecord = {
+      return {
         path: target.path,
-        sha256: sha256OfFd(fd),
+        sha256,
         size: stat.size,
         mode: octal(stat.mode),
         owner: stat.uid,
@@ -254,8 +297,31 @@ function moveIntoQuarantine(ctx: CommandContext, target: QuarantineTarget): Quar
         field: target.field,
         ...(rule ? { rule } : {}),
       };
-      writeFileAtomic(join(dir, `${id}.json`), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    };
+    const writeRecord = (record: QuarantineRecord) => writeFileAtomic(recordFile, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+
+    try {
+      renameSync(original, stored);
+    } catch (error) {
+      if (errnoOf(error) !== 'EXDEV') throw error;
+      const record = copyAcrossFileSystems(original, { stored, recordFile }, target.path, maxSize, (stat, sha256) => {
+        const record = recordOf(stat, sha256);
+        writeRecord(record);
+        return record;
+      });
       return { result: 'quarantined', record, stored };
+    }
+    // Moved: until its record is written, any failure puts it back where it was.
+    const putBack = () => renameSync(stored, original);
+    const fd = openHeldFile(stored, putBack, target.path);
+    try {
+      const stat = fstatSync(fd);
+      const record = recordOf(stat, sha256OfFd(fd, maxSize, target.path));
+      writeRecord(record);
+      return { result: 'quarantined', record, stored };
+    } catch (error) {
+      putBack();
+      throw error;
     } finally {
       closeSync(fd);
     }
@@ -285,19 +351,36 @@ function openHeldFile(stored: string, putBack: () => void, path: string): number
   return fd;
 }
 
-/** rename cannot cross file systems: copy, then remove the original only if it is still the file copied. */
-function moveAcrossFileSystems(original: string, stored: string, path: string): void {
+/**
+ * rename cannot cross file systems: copy and record, then remove the original only if it is still the file
+ * copied. Until then the original stays, and on any failure the copy and its record go.
+ */
+function copyAcrossFileSystems(
+  original: string,
+  { stored, recordFile }: { stored: string; recordFile: string },
+  path: string,
+  maxSize: number,
+  record: (stat: Stats, sha256: string) => QuarantineRecord,
+): QuarantineRecord {
   const fd = openSync(original, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new QuarantineRefused(`${path} is ${describeKind(stat)}`);
-    copyInto(fd, stat, stored);
-    const now = lstatOrUndefined(original);
-    if (!now || now.ino !== stat.ino || now.dev !== stat.dev) {
-      unlinkSync(stored);
-      throw new QuarantineRefused(`${path} was replaced while being copied into quarantine; nothing was moved`);
+    if (stat.size > maxSize) throw tooLarge(path, stat.size, maxSize);
+    const sha256 = copyInto(fd, stat, stored, maxSize, path);
+    try {
+      const written = record(stat, sha256);
+      const now = lstatOrUndefined(original);
+      if (!now || now.ino !== stat.ino || now.dev !== stat.dev) {
+        throw new QuarantineRefused(`${path} was replaced while being copied into quarantine; nothing was moved`);
+      }
+      unlinkSync(original);
+      return written;
+    } catch (error) {
+      removeIfPresent(recordFile);
+      removeIfPresent(stored);
+      throw error;
     }
-    unlinkSync(original);
   } finally {
     closeSync(fd);
   }
@@ -320,9 +403,17 @@ function restoreFromQuarantine(ctx: CommandContext, target: QuarantineTarget): R
 
   const fd = openSync(stored, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    if (sha256OfFd(fd) !== record.sha256) {
-      return { result: 'kept', stored, reason: `${stored} no longer has the sha256 recorded when it was quarantined: left in quarantine for a person to look at` };
+    const changed = { result: 'kept' as const, stored, reason: `${stored} no longer has the sha256 recorded when it was quarantined: left in quarantine for a person to look at` };
+    // The recorded size bounds the hashing: what has grown since is not what was quarantined.
+    if (fstatSync(fd).size !== record.size) return changed;
+    let sha256: string;
+    try {
+      sha256 = sha256OfFd(fd, record.size, stored);
+    } catch (error) {
+      if (error instanceof QuarantineRefused) return changed;
+      throw error;
     }
+    if (sha256 !== record.sha256) return changed;
     let parent: { dirFd: number; name: string };
     try {
       parent = openParent(target);
@@ -341,7 +432,7 @@ function restoreFromQuarantine(ctx: CommandContext, target: QuarantineTarget): R
         if (errnoOf(error) === 'EEXIST') return kept;
         if (errnoOf(error) !== 'EXDEV') throw error;
         try {
-          copyInto(fd, fstatSync(fd), original);
+          copyInto(fd, fstatSync(fd), original, record.size, target.path);
         } catch (copyError) {
           if (errnoOf(copyError) === 'EEXIST') return kept;
           throw copyError;
@@ -358,9 +449,24 @@ function restoreFromQuarantine(ctx: CommandContext, target: QuarantineTarget): R
   }
 }
 
+/**
+ * Runs a move or a restore of one path holding that path's own lock: two alerts for one file never interleave,
+ * and nothing else waits for the hashing and copying (var/palisade/locks/quarantine-<hash>.lock).
+ */
+async function underPathLock<T>(ctx: CommandContext, path: string, change: () => T): Promise<T> {
+  const dir = join(stateDir(ctx.installDir), 'locks');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const lock = await acquireLock(join(dir, `quarantine-${pathKey(path)}.lock`), ctx.config.lock_timeout);
+  try {
+    return change();
+  } finally {
+    await lock.release();
+  }
+}
+
 export function quarantineCommand(): ArCommand<QuarantineTarget> {
   const quarantine = async (ctx: CommandContext, target: QuarantineTarget) => {
-    const outcome = await underStateLock(ctx, () => moveIntoQuarantine(ctx, target));
+    const outcome = await underPathLock(ctx, target.path, () => moveIntoQuarantine(ctx, target));
     if (outcome.result === 'nothing') {
       const reason = `nothing is at ${target.path} (deleted, or moved away before this alert was handled)`;
       ctx.log.info({ event: 'skipped', path: target.path, reason });
@@ -402,7 +508,7 @@ export function quarantineCommand(): ArCommand<QuarantineTarget> {
     // execd already holds the key, and the alert fired again: a new file is there, so it goes too.
     refresh: quarantine,
     async delete(ctx, target) {
-      const outcome = await underStateLock(ctx, () => restoreFromQuarantine(ctx, target));
+      const outcome = await underPathLock(ctx, target.path, () => restoreFromQuarantine(ctx, target));
       if (outcome.result === 'kept') {
         ctx.log.warn({ event: 'skipped', path: target.path, stored: outcome.stored, reason: outcome.reason });
         ctx.tell(`not restored: ${outcome.reason}`);

@@ -35,7 +35,7 @@ export function writeFileAtomic(path: string, content: string, options: AtomicWr
   }
 }
 
-function removeIfPresent(path: string): void {
+export function removeIfPresent(path: string): void {
   try {
     unlinkSync(path);
   } catch (error) {

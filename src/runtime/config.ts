@@ -7,6 +7,7 @@ import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 import { lazy } from './lazy.js';
+import { describeTrustProblem, trustProblem } from './trusted-file.js';
 import { version } from '../version.js';
 
 /**
@@ -38,6 +39,24 @@ export const durationSchema = lazy(() =>
         return z.NEVER;
       }
       return seconds;
+    }),
+  ),
+);
+
+const sizeUnits: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Bytes, written as 268435456 or "256M", "1G" (K, M and G are powers of 1024). */
+export const sizeSchema = lazy(() =>
+  z.pipe(
+    z.union([z.int().check(z.positive()), z.string()]),
+    z.transform((value: number | string, ctx) => {
+      const match = typeof value === 'string' ? /^(\d{1,12})([KMG]?)$/i.exec(value.trim()) : undefined;
+      const bytes = typeof value === 'number' ? value : match ? Number(match[1]) * (sizeUnits[match[2]!.toUpperCase()] ?? 1) : 0;
+      if (bytes <= 0) {
+        ctx.issues.push({ code: 'custom', message: `"${value}" is not a size (use bytes or 512K, 256M, 2G)`, input: value });
+        return z.NEVER;
+      }
+      return bytes;
     }),
   ),
 );
@@ -121,6 +140,13 @@ function buildConfigSchema() {
     dir: z.optional(absolutePathSchema),
     /** The only directories files may be taken from. None by default: quarantine refuses until this is set. */
     roots: z._default(z.array(absolutePathSchema), []),
+    /**
+     * The largest file quarantine takes. execd runs one response at a time and waits for each, and a file is
+     * hashed (and, from another file system, copied) before execd hears back: 256 MiB is about a second of
+     * that, far above what a web shell or a dropped binary weighs. A larger file stays where it is, and the
+     * log says so; a person decides.
+     */
+    max_size: z._default(sizeSchema(), 256 * 1024 ** 2),
   });
 
   return z.strictObject({
@@ -205,8 +231,12 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
   let stamp: string;
   try {
     const stat = statSync(path);
+    // Checked on every run, the cache's too: a chown or chmod leaves a cached config as valid as before.
+    const untrusted = trustProblem(stat, path, path);
+    if (untrusted) throw new ConfigError(describeTrustProblem(untrusted));
     stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
     stamp = 'absent';
   }

@@ -130,9 +130,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
  */
 function hideUrlArgs(extraArgs: readonly unknown[] | undefined, log: Logger): void {
   for (const arg of extraArgs ?? []) {
-    if (typeof arg !== 'string' || !looksLikeUrl(arg)) continue;
-    const inJson = JSON.stringify(arg).slice(1, -1);
-    for (const form of [arg, inJson, inJson.replaceAll('/', '\\/')]) log.addSecret(form);
+    if (typeof arg === 'string' && looksLikeUrl(arg)) log.addSecret(arg);
   }
 }
 

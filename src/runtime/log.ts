@@ -8,10 +8,11 @@
  * go through the same sink. Lines are appended with one synchronous write on an O_APPEND descriptor,
  * so nothing is lost when the process exits and concurrent invocations never interleave inside a line.
  */
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, writeSync, type Stats } from 'node:fs';
 import { basename } from 'node:path';
 import pino from 'pino';
 import { localTime } from './local-time.js';
+import { minimumSecretLength, scrubSecrets, secretForms } from './secret-forms.js';
 
 export interface Logger {
   /** One of Wazuh's own text messages, written as is (a trailing "\n" makes the blank line Wazuh makes). */
@@ -19,7 +20,7 @@ export interface Logger {
   info(record: LogRecord, message?: string): void;
   warn(record: LogRecord, message?: string): void;
   error(record: LogRecord, message?: string): void;
-  /** Never let this value reach a line again, in whatever record or message it would appear. */
+  /** Never let this value reach a line again, in whatever record or message it would appear, in any of its forms (secret-forms.ts). */
   addSecret(secret: string): void;
   close(): void;
 }
@@ -43,6 +44,25 @@ function censored(value: unknown, depth = 0): unknown {
   return copy;
 }
 
+/** What a non-regular file is, for the operator; undefined for a regular file. */
+function describeKind(stat: Stats): string | undefined {
+  if (stat.isFile()) return undefined;
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  return 'not a file';
+}
+
+function fileKind(path: string): string | undefined {
+  try {
+    return describeKind(lstatSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `active-response/bin/<name>`, whatever path the binary was started by (an absolute path by hand). */
 export function logName(argv0: string): string {
   return `active-response/bin/${basename(argv0)}`;
@@ -64,26 +84,37 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions): Logger {
   const name = logName(options.argv0);
-  const secrets: string[] = [];
+  const secrets = new Set<string>();
+  let forms: string[] = [];
   let fd: number | undefined;
   let openFailed = false;
 
-  const scrub = (text: string): string => {
-    let clean = text;
-    for (const secret of secrets) clean = clean.split(secret).join('[redacted]');
-    return clean;
+  const scrub = (text: string): string => scrubSecrets(text, forms);
+
+  const giveUp = (why: string) => {
+    openFailed = true;
+    tellOperator(basename(options.argv0), `${why}: carrying on without the log`);
   };
 
   const writeLine = (message: string) => {
     if (options.path === undefined || openFailed) return;
     if (fd === undefined) {
+      const path = options.path;
       try {
         // O_NOFOLLOW: logs/ is writable by the wazuh group, and a root process must not append to whatever a
-        // symlink planted there points at (/etc/shadow, a cron file).
-        fd = openSync(options.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o660);
+        // symlink planted there points at (/etc/shadow, a cron file). O_NONBLOCK: nor wait forever in open()
+        // for the reader of a FIFO planted there (it fails with ENXIO when there is none).
+        fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o660);
       } catch (error) {
-        openFailed = true;
-        process.stderr.write(`${basename(options.argv0)}: cannot write ${options.path}: ${(error as Error).message}\n`);
+        const kind = fileKind(path);
+        giveUp(kind ? `${path} is not a regular file (${kind})` : `cannot write ${path}: ${(error as Error).message}`);
+        return;
+      }
+      const kind = describeKind(fstatSync(fd));
+      if (kind) {
+        closeSync(fd);
+        fd = undefined;
+        giveUp(`${path} is not a regular file (${kind})`);
         return;
       }
     }
@@ -107,7 +138,9 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (record, message) => records.warn(record, message),
     error: (record, message) => records.error(record, message),
     addSecret: (secret) => {
-      if (secret.length >= 4 && !secrets.includes(secret)) secrets.push(secret);
+      if (secret.length < minimumSecretLength || secrets.has(secret)) return;
+      secrets.add(secret);
+      forms = [...new Set([...forms, ...secretForms(secret)])].sort((a, b) => b.length - a.length);
     },
     close: () => {
       if (fd !== undefined) closeSync(fd);

@@ -7,6 +7,7 @@
  * carries nothing we use, so it is optional (issue 9).
  */
 import * as z from 'zod/mini';
+import { ownEntry } from './own.js';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -60,7 +61,7 @@ export function parseInput(line: string): ParsedInput {
     const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'message';
     return { ok: false, wazuhMessage: wazuhMessages.invalidInput, detail: `${where}: ${issue?.message ?? 'invalid'}` };
   }
-  const verb = verbs[parsed.data.command];
+  const verb = ownEntry(verbs, parsed.data.command);
   if (verb === undefined) {
     return { ok: false, wazuhMessage: wazuhMessages.invalidCommand, detail: `command "${parsed.data.command.slice(0, 64)}" is not add or delete` };
   }

@@ -6,6 +6,7 @@
 import * as z from 'zod/mini';
 import { chosenBackendSchema, durationSchema, fieldPathSchema } from './config.js';
 import { lazy } from './lazy.js';
+import { ownEntry } from './own.js';
 
 const commandOptionsSchema = lazy(() =>
   z.strictObject({
@@ -32,9 +33,13 @@ export function optionFlag(key: keyof CommandOptions): string {
   return Object.entries(flags).find(([, spec]) => spec.key === key)?.[0] ?? key;
 }
 
-/** scheme://...: what a webhook URL pasted into <extra_args> (as wazuh-slack wants it) looks like. */
+/**
+ * A webhook URL pasted into <extra_args> (as wazuh-slack wants it), anywhere in an argument and however it
+ * is wrapped: scheme://..., --url=..., "...", <...>, or without its scheme, as a host (hooks.slack.com,
+ * 10.0.0.5:8443) followed by a path.
+ */
 export function looksLikeUrl(arg: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(arg);
+  return /[a-z][a-z0-9+.-]*:\/\/|[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d{1,5})?\/|[a-z0-9-]+:\d{1,5}\//i.test(arg);
 }
 
 export class OptionsError extends Error {
@@ -46,16 +51,17 @@ export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): 
   const args = extraArgs ?? [];
   // Most <command> blocks have no <extra_args>: nothing to validate.
   if (args.length === 0) return {};
+  // Every argument first, a flag's value too: a URL given as --ttl's value must not reach the message naming it.
+  if (args.some((arg) => typeof arg === 'string' && looksLikeUrl(arg))) {
+    throw new OptionsError(
+      'a URL is refused here: execd\'s message, and so active-responses.log, carry <extra_args> verbatim, and a webhook URL is a credential; put it in a file readable by root only and name that file in etc/palisade.yml (notify.url_file)',
+    );
+  }
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (typeof arg !== 'string') throw new OptionsError(`extra_args[${i}] is not a string`);
     const [name, inlineValue] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const spec = flags[name];
-    if (looksLikeUrl(arg)) {
-      throw new OptionsError(
-        'a URL is refused here: execd\'s message, and so active-responses.log, carry <extra_args> verbatim, and a webhook URL is a credential; put it in a file readable by root only and name that file in etc/palisade.yml (notify.url_file)',
-      );
-    }
+    const spec = ownEntry(flags, name);
     if (!spec) {
       throw new OptionsError(`unknown option "${arg.slice(0, 64)}" in extra_args (known: ${Object.keys(flags).join(', ')})`);
     }

@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { httpConfigSchema } from '../../src/backends/http/config.js';
 import { defaultAccountId, defaultZoneId } from '../fixtures/http-firewall/cloudflare.js';
 import { type FirewallPreset, type FirewallServer, startFirewallServer } from '../fixtures/http-firewall/server.js';
-import { backendRunnerArgv, testRoot } from '../harness/bundle.js';
+import { backendRunnerArgv, nodeBin, testRoot } from '../harness/bundle.js';
+import { createLab } from '../harness/netns.js';
 
 interface RunArgs {
   config: Record<string, unknown>;
@@ -462,6 +463,40 @@ describe('mikrotik specifics', () => {
   });
 });
 
+describe('an API that echoes the credentials back in an error', () => {
+  const user = 'palisade-ar';
+  let password = '';
+  let config: Record<string, unknown>;
+
+  beforeEach(async () => {
+    // Quotes and backslashes change when JSON-escaped: the log must not show the password in that form either.
+    password = `pa"ss\\wo rd/${newSecret()}`;
+    secrets.push(
+      password,
+      JSON.stringify(password).slice(1, -1),
+      encodeURIComponent(password),
+      Buffer.from(password).toString('base64'),
+      Buffer.from(`${user}:${password}`).toString('base64'),
+    );
+    server = await startFirewallServer('mikrotik', { user, secret: password });
+    config = { preset: 'mikrotik', url: server.url.replace(/\/rest$/, ''), ca_file: server.caFile, username: user, secret_file: secretFile('password', password), owner: 'web-01' };
+  });
+
+  it.each([
+    ['as text', () => `login failed for ${user} with password ${password}`],
+    ['JSON-escaped', () => `{"detail": "bad password ${JSON.stringify(password).slice(1, -1)}"`],
+    ['URL-encoded', () => `rejected: /login?user=${user}&password=${encodeURIComponent(password)}`],
+    ['in base64', () => `bad token ${Buffer.from(password).toString('base64')}`],
+    ['as the Basic header it was sent', () => `unexpected Authorization: Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`],
+  ])('keeps it out of the log and the error when it comes back %s', async (_form, echo) => {
+    server!.inject({ status: 400, body: echo() });
+    const result = await run('add', { config: { backend: 'http', http: config }, block: host4, ttl: 60 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/HTTP 400: .*\[redacted\]/);
+    expect(readFileSync(logFile, 'utf8')).toContain('[redacted]');
+  });
+});
+
 describe('opnsense specifics', () => {
   let config: Record<string, unknown>;
   let key = '';
@@ -509,11 +544,79 @@ describe('generic specifics', () => {
     expect(tokenInPath.error?.issues.map((issue) => issue.message).join()).toMatch(/unknown placeholder \{token\}/);
     const tokenInBody = httpConfigSchema.safeParse({ ...base, block: { method: 'POST', path: '/rules', body: { ip: '{address}', auth: '{token}' } } });
     expect(tokenInBody.success).toBe(false);
-    expect(httpConfigSchema.safeParse({ ...base, url: 'http://fw.example/api' }).success).toBe(false);
     expect(httpConfigSchema.safeParse({ ...base, url: 'https://admin:pw@fw.example/api' }).success).toBe(false);
     expect(httpConfigSchema.safeParse({ ...base, token: 'inline' }).success).toBe(false);
   });
 });
+
+describe('plain http://', () => {
+  const base = { preset: 'generic', token_file: '/etc/palisade/token' };
+  const warnings = () => logRecords().filter((record) => record.event === 'plain-http');
+
+  it('is taken to loopback (a local proxy), elsewhere only with plain_http: true', () => {
+    const refused = httpConfigSchema.safeParse({ ...base, url: 'http://fw.example.lan/api' });
+    expect(refused.error?.issues.map((issue) => issue.message).join()).toMatch(/http:\/\/ sends the token in clear to fw\.example\.lan: use https:\/\/, an http:\/\/ proxy on loopback, or set plain_http: true/);
+    for (const url of ['http://127.0.0.1:8080/api', 'http://127.8.9.10/api', 'http://[::1]:3128/api', 'http://localhost:8080/api']) {
+      expect(httpConfigSchema.safeParse({ ...base, url }).success, url).toBe(true);
+    }
+    expect(httpConfigSchema.safeParse({ ...base, url: 'http://fw.example.lan/api', plain_http: true }).success).toBe(true);
+    expect(httpConfigSchema.safeParse({ ...base, url: 'https://fw.example.lan/api', plain_http: true }).error?.issues[0]?.message).toMatch(/plain_http applies to an http:\/\/ url only/);
+    expect(httpConfigSchema.safeParse({ ...base, url: 'ftp://fw.example.lan/api', plain_http: true }).success).toBe(false);
+  });
+
+  it('to a proxy on loopback: blocks and unblocks, with no warning', async () => {
+    const token = newSecret();
+    server = await startFirewallServer('generic', { token, plainHttp: true });
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    const config = { backend: 'http', http: { preset: 'generic', url: server.url, token_file: secretFile('token', token) } };
+    expect(await run('add', { config, block: host4 })).toMatchObject({ ok: true, outcome: { result: 'added' } });
+    expect(server.rules()).toEqual([expect.objectContaining({ source: host4.address })]);
+    expect(await run('delete', { config, block: host4 })).toMatchObject({ ok: true, outcome: { result: 'deleted' } });
+    expect(server.rules()).toEqual([]);
+    expect(warnings()).toEqual([]);
+  });
+
+  it('to an appliance elsewhere with plain_http: true: works, and warns on every call', async () => {
+    const lab = await createLab();
+    // An HTTP-only appliance at the protected host's own (not loopback) address, in the lab's namespace.
+    const [command, ...args] = lab.inNs(lab.protectedNs, [nodeBin, '-e', plainAppliance, lab.protected4]);
+    const appliance = execa(command!, args, { reject: false, buffer: false });
+    try {
+      const heard: string[] = [];
+      appliance.stdout!.on('data', (chunk: Buffer) => heard.push(...chunk.toString().split('\n').filter(Boolean)));
+      await vi.waitFor(() => expect(heard).toContain('listening'), { timeout: 10_000 });
+      const token = newSecret();
+      const config = { backend: 'http', http: { preset: 'generic', url: `http://${lab.protected4}:8081/api`, plain_http: true, token_file: secretFile('token', token) } };
+      for (const verb of ['add', 'delete']) {
+        const argv = lab.inNs(lab.protectedNs, await backendRunnerArgv('http', verb, { config, block: host4 }));
+        const result = await execa(argv[0]!, argv.slice(1), { env: { RUNNER_LOG: logFile }, reject: false, timeout: 60_000 });
+        outputs.push(result.stdout, result.stderr);
+        expect(JSON.parse(result.stdout.trim().split('\n').pop()!)).toMatchObject({ ok: true });
+      }
+      expect(heard.filter((line) => line !== 'listening')).toEqual(['POST /api/rules', `DELETE /api/rules/${host4.address}`]);
+      expect(warnings()).toEqual([
+        expect.objectContaining({ level: 'warn', host: `${lab.protected4}:8081`, message: expect.stringMatching(/http\.plain_http is set: requests to 192\.0\.2\.1:8081, credentials included, cross the network in clear/) }),
+        expect.objectContaining({ level: 'warn', host: `${lab.protected4}:8081` }),
+      ]);
+    } finally {
+      appliance.kill();
+      await lab.destroy();
+    }
+  });
+});
+
+/** An appliance that speaks plain HTTP only: answers every rule call, and prints each request it hears. */
+const plainAppliance = `
+const server = require('node:http').createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    process.stdout.write(req.method + ' ' + req.url + '\\n');
+    res.writeHead(req.method === 'POST' ? 201 : 204);
+    res.end();
+  });
+});
+server.listen(8081, process.argv[1], () => process.stdout.write('listening\\n'));
+`;
 
 describe('transport limits', () => {
   let config: Record<string, unknown>;
@@ -539,5 +642,20 @@ describe('transport limits', () => {
     const result = await run('add', { config, block: host4 });
     expect(result.ok).toBe(false);
     expect(result.error?.message).toMatch(/gave up after 3 attempts: cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/);
+  });
+
+  it('never follows a redirect: the credentials go nowhere but the configured URL', async () => {
+    server!.inject({ status: 302, body: '', headers: { location: 'https://127.0.0.1:9/steal' } });
+    const result = await run('add', { config, block: host4 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/HTTP 302/);
+    expect(server!.requests()).toHaveLength(1);
+  });
+
+  it('stops reading an answer larger than 1 MiB, and says so', async () => {
+    server!.inject({ status: 200, body: 'x'.repeat(2 * 1024 * 1024) });
+    const result = await run('add', { config, block: host4 });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toMatch(/the answer is larger than 1048576 bytes/);
   });
 });

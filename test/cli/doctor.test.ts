@@ -4,7 +4,7 @@
  * which every other install is hard-linked) alone; doctor runs from the good binary with --root, as an
  * administrator would when the broken one cannot run at all.
  */
-import { chmodSync, copyFileSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandNames } from '../../src/commands/index.js';
@@ -95,6 +95,38 @@ describe('palisade doctor', () => {
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'fail', message: expect.stringContaining('<disabled>yes</disabled>: execd runs no active response on this host') }));
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'fail', message: expect.stringContaining("ar.conf's palisade-pf600 runs palisade-pf-drop, which is not in") }));
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'warn', message: expect.stringContaining("ar.conf's palisade-drop0 has timeout 0: execd never sends the delete") }));
+    } finally {
+      install.remove();
+    }
+  });
+
+  it('fails a palisade.yml or a secret file that is not root\'s alone to change, naming the fix', async () => {
+    const install = createInstall();
+    try {
+      const config = join(install.root, 'etc/palisade.yml');
+      const urlFile = join(install.root, 'etc/notify.url');
+      writeFileSync(urlFile, 'https://127.0.0.1:9/services/T0/B0/secretpart\n', { mode: 0o600 });
+      install.writeConfig(`backend: dry-run\nnotify:\n  format: slack\n  url_file: ${urlFile}\n`);
+      const findings = async (check: string) => (await palisadeJson<{ findings: Finding[] }>(install, ['doctor'])).findings.filter((finding) => finding.check === check);
+      expect(await findings('config')).toEqual([expect.objectContaining({ status: 'ok' })]);
+      expect(await findings('secrets')).toEqual([expect.objectContaining({ status: 'ok', message: expect.stringContaining(urlFile) })]);
+
+      chownSync(config, 1000, 1000);
+      expect(await findings('config')).toEqual([
+        expect.objectContaining({ status: 'fail', message: expect.stringMatching(/palisade\.yml is owned by uid 1000, not root.*every AR command refuses to run/), fix: `chown root ${config}` }),
+      ]);
+      chownSync(config, 0, 0);
+      chmodSync(config, 0o664);
+      expect(await findings('config')).toEqual([expect.objectContaining({ status: 'fail', message: expect.stringContaining('can be written by group or others (mode 0664)'), fix: `chmod go-w ${config}` })]);
+      chmodSync(config, 0o640);
+
+      chownSync(urlFile, 1000, 1000);
+      expect(await findings('secrets')).toEqual([expect.objectContaining({ status: 'fail', message: expect.stringContaining(`notify.url_file ${urlFile} is owned by uid 1000, not root`), fix: `chown root ${urlFile}` })]);
+      chownSync(urlFile, 0, 0);
+      chmodSync(urlFile, 0o640);
+      expect(await findings('secrets')).toEqual([expect.objectContaining({ status: 'fail', message: expect.stringContaining('is open to group or others (mode 0640)'), fix: `chmod 600 ${urlFile}` })]);
+      const run = await palisade(install, ['doctor']);
+      expect(run.exitCode).toBe(1);
     } finally {
       install.remove();
     }

@@ -3,7 +3,10 @@
  * argument and the way out, before anything is touched. And --help documents every verb and exit status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInstall, type Install } from '../harness/install.js';
+import { execa } from 'execa';
+import { linkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInstall, distBinary, type Install } from '../harness/install.js';
 import { palisade } from './cli.js';
 
 let install: Install;
@@ -47,6 +50,8 @@ describe('bad arguments exit 2 with a clear message and change nothing', () => {
     [['simulate', '--ip', '203.0.113.7', '--command', 'firewall-drop'], /--command: .*"palisade-drop"/],
     [['simulate'], /give either --ip ADDRESS or --alert FILE/],
     [['list', '--root', '/nonexistent/ossec'], /--root \/nonexistent\/ossec: no such directory/],
+    [['toString'], /unknown verb "toString"/],
+    [['constructor', 'list'], /unknown verb "constructor"/],
   ];
   it.each(cases)('palisade %j', async (args, message) => {
     const run = await palisade(install, args);
@@ -54,6 +59,21 @@ describe('bad arguments exit 2 with a clear message and change nothing', () => {
     expect(run.stderr).toMatch(message);
     expect(run.stdout).toBe('');
     expect(install.stateEntries()).toEqual([]);
+    expect(install.logLines()).toEqual([]);
+  });
+
+  it('a link named after an inherited property (constructor, toString) is the CLI, not an active response', async () => {
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const link = join(install.root, 'active-response', 'bin', name);
+      linkSync(distBinary, link);
+      try {
+        const run = await execa(link, ['--version'], { reject: false, timeout: 60_000, input: '' });
+        expect(run.exitCode).toBe(0);
+        expect(String(run.stdout)).toMatch(/^palisade \d/);
+      } finally {
+        rmSync(link);
+      }
+    }
     expect(install.logLines()).toEqual([]);
   });
 

@@ -3,7 +3,7 @@
  * Workflows or a generic JSON receiver (test/fixtures/http-firewall/webhook.ts). What the channel received is
  * what the assertions are about, and that the webhook URL, a credential, never reaches the log or stderr.
  */
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
@@ -307,6 +307,37 @@ describe('the URL is a credential', () => {
     expect(String(records().at(-1)!.reason)).toMatch(/<extra_args>: a URL is refused here.*notify\.url_file/);
     // The echoed message is Wazuh's log line; the URL in it is redacted.
     expect(install.logLines().some((line) => line.includes('"extra_args":["[redacted]"]'))).toBe(true);
+    expectNoSecret();
+  });
+
+  it.each([
+    ['as a flag\'s value', (url: string) => ['--ttl', '1h', `--url=${url}`]],
+    ['as a key=value', (url: string) => ['--ttl', '1h', `url=${url}`]],
+    ['quoted', (url: string) => ['--ttl', '1h', `"${url}"`]],
+    ['in angle brackets', (url: string) => ['--ttl', '1h', `<${url}>`]],
+    ['after other text', (url: string) => ['--ttl', '1h', `webhook:${url}`]],
+    ['as the value of a known flag', (url: string) => ['--ttl', '1h', '--source-field', url]],
+    ['without a scheme', (url: string) => ['--ttl', '1h', url.replace(/^https:\/\/[^/]+/, 'hooks.slack.com')]],
+    ['as a host and port without a scheme', (url: string) => ['--ttl', '1h', url.replace(/^https:\/\//, '')]],
+  ])('refuses a URL anywhere in an argument (%s) and keeps it out of the log', async (_form, spell) => {
+    const webhook = await startWebhook('slack');
+    const extraArgs = spell(`${webhook.url}${webhookPath('slack', token)}`);
+    const run = await notify(sshAlert, extraArgs);
+    expect(run.exitCode).toBe(1);
+    expect(webhook.requests()).toHaveLength(0);
+    expect(String(records().at(-1)!.reason)).toMatch(/<extra_args>: a URL is refused here.*notify\.url_file/);
+    const echoed = JSON.stringify(extraArgs.map((arg) => (arg.includes(token) ? '[redacted]' : arg)));
+    expect(install.logLines().some((line) => line.includes(`"extra_args":${echoed}`))).toBe(true);
+    expectNoSecret();
+  });
+
+  it('refuses a url_file root does not own, even private to its owner', async () => {
+    const webhook = await startWebhook('slack');
+    chownSync(urlFile, 1000, 1000);
+    const run = await notify(sshAlert);
+    expect(run.exitCode).toBe(1);
+    expect(String(records().at(-1)!.reason)).toBe(`notify.url_file ${urlFile} is owned by uid 1000, not root: whoever owns it can change what Palisade does as root: run chown root ${urlFile}`);
+    expect(webhook.requests()).toHaveLength(0);
     expectNoSecret();
   });
 

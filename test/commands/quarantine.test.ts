@@ -3,11 +3,11 @@
  * tree (and one on /dev/shm, another file system), asserting bytes, mode, owner and mtime as they really
  * are after each step, and that nothing outside the roots is ever touched.
  */
-import { createHash } from 'node:crypto';
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chownSync, closeSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, type Install } from '../harness/install.js';
 
@@ -149,6 +149,112 @@ describe('quarantine and restore through execd', () => {
     expect(del.exitCode).toBe(0);
     expect(del.stderr).toContain(`restored ${path}`);
     expect(readFileSync(path, 'utf8')).toBe(malware);
+  });
+});
+
+describe('bounded work (issue 14, item 1)', () => {
+  const GiB = 1024 ** 3;
+  const MiB = 1024 ** 2;
+  let tmpfs: string | undefined;
+  afterEach(async () => {
+    if (tmpfs) await execa('umount', [tmpfs]);
+    tmpfs = undefined;
+  });
+
+  /** A small tmpfs as quarantine.dir: another file system, and one that fills up. */
+  async function quarantineOnTmpfs(size: string, settings: string): Promise<string> {
+    const dir = join(top, 'quarantine-fs');
+    mkdirSync(dir, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'palisade-test', dir]);
+    tmpfs = dir;
+    install.writeConfig(`quarantine:\n  roots: [${watched}]\n  dir: ${dir}\n${settings}`);
+    return dir;
+  }
+  const filesIn = (dir: string) => readdirSync(dir).flatMap((entry) => readdirSync(join(dir, entry)).map((name) => join(dir, entry, name)));
+
+  /** A sparse file: a little data at the start and at `at`, holes elsewhere, `size` bytes long. */
+  function plantSparse(path: string, size: number, at = size / 2): string {
+    plant(path);
+    truncateSync(path, size);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, 'MZ payload in the middle', at);
+    closeSync(fd);
+    return path;
+  }
+
+  async function sha256OfFile(path: string): Promise<string> {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  it('refuses a file over quarantine.max_size at once, leaving it where it is, with a record that says why and what to do', async () => {
+    const path = plantSparse(join(watched, 'huge.iso'), 16 * GiB);
+    const started = Date.now();
+    const run = await execd.add(command, fimAlert(path));
+    expect(run.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(
+      new RegExp(`^${path.replaceAll('.', '\\.')} is 16 GiB, over quarantine\\.max_size \\(256 MiB\\): left where it is; .* raise max_size in palisade\\.yml$`),
+    );
+    expect(statSync(path).size).toBe(16 * GiB);
+    expect(quarantined()).toEqual([]);
+  });
+
+  it('takes max_size from palisade.yml, and refuses a value that is not a size', async () => {
+    const path = plant(join(watched, 'small.bin'), 'x'.repeat(2048));
+    install.writeConfig(`quarantine:\n  roots: [${watched}]\n  max_size: 1K\n`);
+    expect((await execd.add(command, fimAlert(path))).exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toContain('is 2 KiB, over quarantine.max_size (1 KiB)');
+    install.writeConfig(`quarantine:\n  roots: [${watched}]\n  max_size: huge\n`);
+    expect((await execd.add(command, fimAlert(path))).exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/quarantine\.max_size: "huge" is not a size/);
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('never holds the state lock while hashing: another command acts while a large file is hashed', async () => {
+    install.writeConfig(`backend: dry-run\nlock_timeout: 1\nquarantine:\n  roots: [${watched}]\n  max_size: 16G\n`);
+    const path = plantSparse(join(watched, 'big.img'), 4 * GiB);
+    const slow = new Execd(install, { hangMs: 180_000 });
+    const quarantining = slow.add(command, fimAlert(path));
+    // Moved into quarantine (same file system: a rename), its record not yet written: it is being hashed.
+    await vi.waitFor(() => expect(quarantined().some((file) => file.endsWith('.data'))).toBe(true), { timeout: 30_000, interval: 20 });
+    const drop = await new Execd(install).add('palisade-drop', { data: { srcip: '203.0.113.7' } });
+    expect(drop.exitCode).toBe(0);
+    expect(drop.decision).toBe('continue');
+    expect(quarantined().some((file) => file.endsWith('.json'))).toBe(false);
+    expect((await quarantining).exitCode).toBe(0);
+    expect(quarantined().some((file) => file.endsWith('.json'))).toBe(true);
+  }, 240_000);
+
+  it('keeps the holes of a sparse file copied across file systems, both ways', async () => {
+    const dir = await quarantineOnTmpfs('64m', '  max_size: 1G\n');
+    const path = plantSparse(join(watched, 'sparse.img'), 512 * MiB, 300 * MiB);
+    const sha256 = await sha256OfFile(path);
+    const run = await execd.add(command, fimAlert(path));
+    expect(run.exitCode).toBe(0);
+    const data = filesIn(dir).find((file) => file.endsWith('.data'))!;
+    expect(statSync(data).size).toBe(512 * MiB);
+    expect(statSync(data).blocks * 512).toBeLessThan(MiB);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'quarantined', result: 'moved', sha256, size: 512 * MiB });
+    expect(await sha256OfFile(data)).toBe(sha256);
+
+    expect((await execd.expire(run.rkey)).exitCode).toBe(0);
+    expect(await sha256OfFile(path)).toBe(sha256);
+    expect(statSync(path).blocks * 512).toBeLessThan(MiB);
+    expect(filesIn(dir)).toEqual([]);
+  }, 120_000);
+
+  it('a copy that fills the quarantine file system leaves nothing there, and the file where it was', async () => {
+    const dir = await quarantineOnTmpfs('16m', '  max_size: 1G\n');
+    const path = plant(join(watched, 'dense.bin'), '');
+    writeFileSync(path, randomBytes(24 * MiB));
+    const sha256 = await sha256OfFile(path);
+    const run = await execd.add(command, fimAlert(path));
+    expect(run.exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/ENOSPC/);
+    expect(filesIn(dir)).toEqual([]);
+    expect(await sha256OfFile(path)).toBe(sha256);
   });
 });
 

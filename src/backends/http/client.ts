@@ -8,16 +8,20 @@
  * NODE_EXTRA_CA_CERTS, which works only at process start and widens trust for the whole process.
  * https.request takes `ca` per call, so http.ca_file pins trust for these requests alone, with no dependency.
  *
+ * Plain http:// goes through node:http, where the config allows it: to loopback (a local proxy), or elsewhere with
+ * plain_http: true, which warns on every request.
+ *
  * palisade-notify posts its webhooks through it too: the URL is then itself the credential, so the client names
  * only its host in whatever it writes (secretUrl), and the command logs one record per outcome (recordRequests).
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { scrubSecrets, secretForms } from '../../runtime/secret-forms.js';
 import { version } from '../../version.js';
 import type { BackendContext } from '../backend.js';
 import { BackendError } from '../backend.js';
-import type { TransportLimits } from './transport.js';
+import { isLoopbackUrl, type TransportLimits } from './transport.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -56,6 +60,8 @@ export type TransportConfig = TransportLimits & {
   url: string;
   /** Certificate verification off (http: only); warned about on every request. */
   insecure?: boolean | undefined;
+  /** An http:// url off this host (http: only, validated there); warned about on every request. */
+  plain_http?: boolean | undefined;
 };
 
 export interface ClientOptions {
@@ -131,9 +137,11 @@ export class HttpClient {
   private readonly config: TransportConfig;
   private readonly deadline: number;
   private readonly base: URL;
+  private readonly secretForms: string[];
 
   constructor(private readonly options: ClientOptions) {
     this.config = options.config;
+    this.secretForms = [...new Set(options.secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
     this.base = new URL(options.config.url);
     // The budget is per invocation: the backend, and so this client, lives for one.
     this.deadline = Date.now() + options.config.budget * 1000;
@@ -147,6 +155,12 @@ export class HttpClient {
       this.options.ctx.log.warn(
         { event: 'tls-verification-off', preset: this.options.label, host: this.base.host },
         `${this.options.section}.insecure is set: the certificate of this API is not checked, anyone on the path can impersonate it`,
+      );
+    }
+    if (this.base.protocol === 'http:' && !isLoopbackUrl(this.base)) {
+      this.options.ctx.log.warn(
+        { event: 'plain-http', preset: this.options.label, host: this.base.host },
+        `${this.options.section}.plain_http is set: requests to ${this.base.host}, credentials included, cross the network in clear; anyone on the path can read and change them`,
       );
     }
     for (let attempt = 1; ; attempt++) {
@@ -215,32 +229,35 @@ export class HttpClient {
         if (error) reject(error);
         else resolve(response!);
       };
-      const req = httpsRequest(
-        url,
-        {
-          method: spec.method,
-          headers,
-          // A fresh connection per request: an invocation sends one to three, and no pooled socket can keep
-          // the process alive after its verb is done.
-          agent: false,
-          ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
-          rejectUnauthorized: !this.config.insecure,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBodyBytes) req.destroy(new BodyTooLarge(`the answer is larger than ${maxBodyBytes} bytes`));
-            else chunks.push(chunk);
-          });
-          res.on('error', (error) => settle(error));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            settle(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: parseJson(text), text });
-          });
-        },
-      );
+      const onResponse = (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBodyBytes) req.destroy(new BodyTooLarge(`the answer is larger than ${maxBodyBytes} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('error', (error) => settle(error));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          settle(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: parseJson(text), text });
+        });
+      };
+      // A fresh connection per request: an invocation sends one to three, and no pooled socket can keep
+      // the process alive after its verb is done.
+      const req: ClientRequest = url.protocol === 'http:'
+        ? httpRequest(url, { method: spec.method, headers, agent: false }, onResponse)
+        : httpsRequest(
+            url,
+            {
+              method: spec.method,
+              headers,
+              agent: false,
+              ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
+              rejectUnauthorized: !this.config.insecure,
+            },
+            onResponse,
+          );
       // One timer for the whole exchange: connect, TLS, request, and the last byte of the answer.
       const timer = setTimeout(() => req.destroy(new RequestTimeout()), timeoutMs);
       req.on('error', (error) => settle(error));
@@ -266,8 +283,11 @@ export class HttpClient {
   }
 
   private describeStatus(response: HttpResponse): string {
-    const said = response.body !== undefined ? this.options.describeError(response.body) : undefined;
-    const words = said ?? (response.text.trim() !== '' ? this.snippet(response.text) : 'no message');
+    // Scrubbed before anything quotes or escapes it: an escaped secret no longer matches its plain form.
+    const text = this.scrub(response.text);
+    const body = parseJson(text);
+    const said = body !== undefined ? this.options.describeError(body) : undefined;
+    const words = said ?? (text.trim() !== '' ? this.snippet(text) : 'no message');
     let hint = '';
     if (response.status === 401) hint = '; the credentials were refused: check the token or key and secret files';
     if (response.status === 403) hint = '; the credentials were refused or lack the permission for this call';
@@ -318,9 +338,7 @@ export class HttpClient {
   }
 
   private scrub(text: string): string {
-    let clean = text;
-    for (const secret of this.options.secrets) if (secret.length > 0) clean = clean.split(secret).join('[redacted]');
-    return clean;
+    return scrubSecrets(text, this.secretForms);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import * as z from 'zod/mini';
-import { absolutePathSchema, transportLimitsShape } from './transport.js';
+import { absolutePathSchema, isLoopbackUrl, transportLimitsShape } from './transport.js';
 
 /** Placeholders a path or body template may use: values Palisade validated itself, encoded where they land. */
 export const requestPlaceholders = ['address', 'duration', 'reason'] as const;
@@ -62,7 +62,8 @@ const requestTemplateSchema = z.strictObject({
 /** A dotted path into a JSON response: data.rules, source.ip. */
 const jsonPathSchema = z.string().check(z.regex(/^[A-Za-z0-9_@$-]+(\.[A-Za-z0-9_@$-]+)*$/, 'must be a dotted field path such as data.rules'));
 
-const httpsUrlSchema = z.url({ protocol: /^https$/, error: 'must be an https:// URL (credentials must not cross the network in clear)' }).check(
+/** https://, or http:// where the preset's check allows it (loopback, or plain_http: true). */
+const apiUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an https:// URL (credentials must not cross the network in clear)' }).check(
   z.refine((text) => {
     const url = new URL(text);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
@@ -85,6 +86,8 @@ const transportShape = {
   ...transportLimitsShape,
   /** Turns certificate verification off. Never implied by anything else, and logged as a warning on every call. */
   insecure: z._default(z.boolean(), false),
+  /** Allows an http:// url off this host, for an appliance that speaks nothing else; logged as a warning on every call. */
+  plain_http: z._default(z.boolean(), false),
   /** Names this host in the marker on every rule, so hosts sharing one firewall never remove each other's rules. */
   owner: z._default(pattern(/^[A-Za-z0-9._-]{1,63}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'), defaultOwner),
   /** Why, as the firewall shows it next to the marker. */
@@ -108,7 +111,7 @@ const secretShape = {
 const genericSchema = z.strictObject({
   preset: z.literal('generic'),
   /** The API's base; template paths are appended to it. */
-  url: httpsUrlSchema,
+  url: apiUrlSchema,
   ...transportShape,
   ...tokenShape,
   /** The Wazuh custom AR guide's firewall: POST {url}/rules {"action":"block","source":IP,"duration":S,"reason":T}. */
@@ -143,7 +146,7 @@ const cloudflareIdSchema = pattern(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit i
 
 const cloudflareSchema = z.strictObject({
   preset: z.literal('cloudflare'),
-  url: z._default(httpsUrlSchema, 'https://api.cloudflare.com/client/v4'),
+  url: z._default(apiUrlSchema, 'https://api.cloudflare.com/client/v4'),
   ...transportShape,
   ...tokenShape,
   /** Exactly one of zone_id (rules for one site) or account_id (rules for every zone of the account). */
@@ -154,7 +157,7 @@ const cloudflareSchema = z.strictObject({
 const opnsenseSchema = z.strictObject({
   preset: z.literal('opnsense'),
   /** The appliance, e.g. https://fw.example.lan; /api/... is appended. */
-  url: httpsUrlSchema,
+  url: apiUrlSchema,
   ...transportShape,
   ...secretShape,
   /** The API key (the Basic user); may instead come from secret_file in OPNsense's key=/secret= format. */
@@ -169,7 +172,7 @@ const opnsenseSchema = z.strictObject({
 const mikrotikSchema = z.strictObject({
   preset: z.literal('mikrotik'),
   /** The router's www-ssl service, e.g. https://router.example.lan; /rest/... is appended. */
-  url: httpsUrlSchema,
+  url: apiUrlSchema,
   ...transportShape,
   ...secretShape,
   /** The RouterOS user (a group with api, rest-api, read and write policies). The password is the secret. */
@@ -197,6 +200,12 @@ export const httpConfigSchema = z.discriminatedUnion('preset', [genericSchema, c
       issue('api_key', 'set api_key, or secret_file holding OPNsense key= and secret= lines');
     }
     if (config.insecure && config.ca_file !== undefined) issue('insecure', 'ca_file and insecure contradict each other: keep ca_file');
+    const url = new URL(config.url);
+    const credential = config.preset === 'generic' || config.preset === 'cloudflare' ? 'token' : 'password';
+    if (url.protocol === 'http:' && !config.plain_http && !isLoopbackUrl(url)) {
+      issue('url', `http:// sends the ${credential} in clear to ${url.host}: use https://, an http:// proxy on loopback, or set plain_http: true if this appliance speaks nothing else`);
+    }
+    if (url.protocol === 'https:' && config.plain_http) issue('plain_http', 'plain_http applies to an http:// url only: remove it');
   }),
 );
 

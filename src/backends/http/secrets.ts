@@ -6,9 +6,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { BackendContext } from '../backend.js';
 import { BackendError } from '../backend.js';
+import { minimumSecretLength } from '../../runtime/secret-forms.js';
+import { describeMode, describeTrustProblem, trustProblem, type FileProblem } from '../../runtime/trusted-file.js';
 
-/** Below this the logger cannot scrub a value (it would redact every short word), so it cannot be kept out of the log. */
-const minimumSecretLength = 4;
 
 /** What reading a secret needs: the logger to register it with, and whether the config file is private. */
 type SecretContext = Pick<BackendContext, 'log' | 'configFileMode'>;
@@ -20,26 +20,22 @@ function refuse(message: string): BackendError {
   return new BackendError(message, { tool: 'palisade' });
 }
 
-function describeMode(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+/** Why a secret file cannot be used: missing, not a file, or not root's alone (trusted-file.ts). doctor asks too. */
+export function secretFileProblem(path: string, label: string): FileProblem | undefined {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    return { problem: `cannot read ${label}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+  }
+  if (!stat.isFile()) return { problem: `${label} is not a regular file` };
+  return trustProblem(stat, label, path, { secret: true });
 }
 
-/** The trimmed content of a secret file, after checking that nobody but its owner can read or change it. */
+/** The trimmed content of a secret file, after checking that nobody but root can read or change it. */
 export function readSecretFile(path: string, option: string, ctx: SecretContext, section: Section = 'http'): string {
-  let mode: number;
-  try {
-    const stat = statSync(path);
-    if (!stat.isFile()) throw refuse(`${section}.${option} ${path} is not a regular file`);
-    mode = stat.mode;
-  } catch (error) {
-    if (error instanceof BackendError) throw error;
-    throw refuse(`cannot read ${section}.${option} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw refuse(
-      `${section}.${option} ${path} is open to group or others (mode ${describeMode(mode)}); refusing to use a secret others can read: run chmod 600 ${path}`,
-    );
-  }
+  const problem = secretFileProblem(path, `${section}.${option} ${path}`);
+  if (problem) throw refuse(describeTrustProblem(problem));
   const text = readFileSync(path, 'utf8').trim();
   if (text.length > 0) ctx.log.addSecret(text);
   return text;

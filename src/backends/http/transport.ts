@@ -23,5 +23,15 @@ export const transportLimitsShape = {
   ca_file: z.optional(absolutePathSchema),
 };
 
+/**
+ * A plain http:// peer on this host (a local proxy that speaks TLS onwards): nothing crosses the network in clear.
+ * Literal loopback addresses, and localhost, which /etc/hosts (root's) maps there; the URL parser has already
+ * made 127.1 and [0::1] canonical.
+ */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 const transportLimitsSchema = z.object(transportLimitsShape);
 export type TransportLimits = z.infer<typeof transportLimitsSchema>;
