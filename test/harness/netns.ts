@@ -69,6 +69,19 @@ export async function createLab(): Promise<Lab> {
     for (const address of lab.attacker6) {
       await ip(['-n', attackerNs, '-6', 'addr', 'add', `${address}/32`, 'dev', vethAttacker, 'nodad']);
     }
+    // Neighbours known for good, as a router is to a host: IPv6 neighbour discovery runs over ICMPv6 from the
+    // very address a test blocks, so a block would otherwise cut the attacker off before any TCP packet (a
+    // timeout or EHOSTUNREACH where a reject's reset was expected), depending on the neighbour cache's age.
+    const macOf = async (ns: string, dev: string) => {
+      const { stdout } = await execa('ip', ['-n', ns, '-j', 'link', 'show', dev], { timeout: 10_000 });
+      return (JSON.parse(stdout) as Array<{ address: string }>)[0]!.address;
+    };
+    const protectedMac = await macOf(protectedNs, vethProtected);
+    const attackerMac = await macOf(attackerNs, vethAttacker);
+    for (const address of lab.attacker6) {
+      await ip(['-n', protectedNs, '-6', 'neigh', 'replace', address, 'lladdr', attackerMac, 'dev', vethProtected, 'nud', 'permanent']);
+    }
+    await ip(['-n', attackerNs, '-6', 'neigh', 'replace', lab.protected6, 'lladdr', protectedMac, 'dev', vethAttacker, 'nud', 'permanent']);
   } catch (error) {
     await removeNamespaces(protectedNs, attackerNs);
     throw new Error(
