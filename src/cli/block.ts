@@ -8,7 +8,7 @@
  * narrower networks replaces them.
  */
 import type { Block } from '../backends/backend.js';
-import { describeBlock, describeUnblock, logBlock, logUnblock, openBackend, openStateStore, reasonNote, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
+import { describeBlock, describeUnblock, logBlock, logUnblock, openStateStore, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
 import { isSingleHost, overlaps } from '../runtime/address.js';
 import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
@@ -68,8 +68,7 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
       logUnblock(env, blockOf(entry), removal!, { replacedBy: address, operator: by });
       replaced.push({ entry, removal: removal! });
     }
-    const backend = await openBackend(env, backendName, state, { note: reasonNote(reason) });
-    const outcome = await recordBlock(env, state, backend, { block, ttl, reason }, 'add');
+    const outcome = await recordBlock(env, state, backendName, { block, ttl, reason }, 'add');
     return { kind: 'blocked' as const, outcome, replaced, expiresAt: now + ttl };
   });
 

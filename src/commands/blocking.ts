@@ -44,14 +44,23 @@ export function openStateStore(env: BlockingEnv): StateStore {
   );
 }
 
-export function openBackend(env: BlockingEnv, name: BackendName, state: StateStore, options: { reject?: boolean; note?: string | undefined } = {}): Promise<Backend> {
+/**
+ * `changing`: the address this invocation adds or removes. Its state entry is written before the firewall
+ * change, so it is left out of what a rebuild restores: the backend's own verb applies it, and counts it.
+ */
+export function openBackend(
+  env: BlockingEnv,
+  name: BackendName,
+  state: StateStore,
+  options: { reject?: boolean; note?: string | undefined; changing?: string } = {},
+): Promise<Backend> {
   const config = options.reject ? { ...env.config, action: 'reject' as const } : env.config;
   // Read only when the backend finds its tables gone: the add path never lists the state.
   return loadBackend(name, {
     config,
     configFileMode: env.configFileMode,
     log: env.log,
-    restorable: () => state.active(name),
+    restorable: () => state.active(name).filter((entry) => entry.address !== options.changing),
     note: options.note,
     stateDir: state.dir,
   });
@@ -64,32 +73,73 @@ export interface BlockRequest {
 }
 
 /**
- * The firewall first, then the state entry. A block that is already there keeps its `since` and its first
- * reason, and gets the new expiry. Call holding the state lock.
+ * The state entry first, then the firewall: a block the state cannot record is never made (the next
+ * reconcile would take it for someone else's and remove it, and nothing would ever expire it), and when the
+ * firewall refuses, the entry is put back as it was. A block that is already there keeps its `since` and
+ * its first reason, and gets the new expiry. Call holding the state lock.
  */
-export async function recordBlock(env: BlockingEnv, state: StateStore, backend: Backend, request: BlockRequest, verb: 'add' | 'refresh'): Promise<AddOutcome> {
+export async function recordBlock(
+  env: BlockingEnv,
+  state: StateStore,
+  backendName: BackendName,
+  request: BlockRequest,
+  verb: 'add' | 'refresh',
+  options: { reject?: boolean } = {},
+): Promise<AddOutcome> {
   const { block, ttl } = request;
-  const result = verb === 'add' ? await backend.add(block, ttl) : await backend.refresh(block, ttl);
-  // Left alone: there is nothing of ours to remember, expire or restore.
-  if (result.result === 'skipped') return result;
   const now = nowSeconds();
   const address = blockText(block);
-  const previous = state.get({ backend: backend.name, address });
+  const key = { backend: backendName, address };
+  const previous = state.get(key);
   const current = previous && previous.expiresAt > now ? previous : undefined;
   const reason = current?.reason ?? request.reason;
-  const backendData = result.backendData ?? current?.backendData;
-  state.put({
+  const entry: StateEntry = {
     address,
     family: block.family,
     prefix: block.prefix,
-    backend: backend.name,
+    backend: backendName,
     command: env.name,
     since: current?.since ?? now,
     expiresAt: now + ttl,
     ...(reason ? { reason } : {}),
-    ...(backendData ? { backendData } : {}),
-  });
+    ...(current?.backendData ? { backendData: current.backendData } : {}),
+  };
+  writeEntry(state, entry);
+  const putBack = () => (previous ? state.put(previous) : state.remove(key));
+  let result: AddOutcome;
+  try {
+    const backend = await openBackend(env, backendName, state, { ...options, note: reasonNote(request.reason), changing: address });
+    result = verb === 'add' ? await backend.add(block, ttl) : await backend.refresh(block, ttl);
+  } catch (error) {
+    putBack();
+    throw error;
+  }
+  // Left alone: there is nothing of ours to remember, expire or restore.
+  if (result.result === 'skipped') {
+    putBack();
+    return result;
+  }
+  // What the firewall named its rule (an HTTP rule id) is known only now: one more write, for those alone.
+  if (result.backendData && JSON.stringify(result.backendData) !== JSON.stringify(entry.backendData)) {
+    writeEntry(state, { ...entry, backendData: result.backendData });
+  }
   return result;
+}
+
+/** state.put, with a failure (a full disk, a read-only file system) said in words that name the way out. */
+function writeEntry(state: StateStore, entry: StateEntry): void {
+  try {
+    state.put(entry);
+  } catch (error) {
+    throw new StateWriteError(
+      `cannot record the block of ${entry.address} in ${state.blocksDir} (${(error as Error).message}), so it was not made: ` +
+        'a block missing from the state would be removed by the next reconcile and never expire. Free space on that file system; the next alert blocks it',
+    );
+  }
+}
+
+export class StateWriteError extends Error {
+  override name = 'StateWriteError';
 }
 
 export interface Removal extends DeleteOutcome {
@@ -123,7 +173,7 @@ export async function removeBlock(
   const removals: Removal[] = [];
   for (const entry of targets) {
     const backendName = entry?.backend ?? preferred;
-    const backend = await openBackend(env, backendName, state);
+    const backend = await openBackend(env, backendName, state, { changing: address });
     const outcome = await backend.delete(entry ? { ...block, expiresAt: entry.expiresAt, backendData: entry.backendData } : block);
     state.remove({ backend: backendName, address });
     removals.push({ ...outcome, backend: backendName, entry });

@@ -12,9 +12,7 @@ import {
   describeUnblock,
   logBlock,
   logUnblock,
-  openBackend,
   openStateStore,
-  reasonNote,
   recordBlock,
   removeBlock,
   resolveBackend,
@@ -35,10 +33,9 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     const ttl = ttlOf(ctx);
     const rule = ruleOf(ctx.alert);
     const state = openStateStore(ctx);
-    const outcome = await state.locked(ctx.config.lock_timeout, async () => {
-      const backend = await openBackend(ctx, backendName, state, { reject: ctx.options.reject, note: reasonNote(rule) });
-      return recordBlock(ctx, state, backend, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb);
-    });
+    const outcome = await state.locked(ctx.config.lock_timeout, () =>
+      recordBlock(ctx, state, backendName, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb, { reject: ctx.options.reject }),
+    );
     const event = verb === 'add' ? 'blocked' : 'refreshed';
     logBlock(ctx, event, { block: target.block, backend: backendName, outcome, ttl, rule, field: target.field });
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
