@@ -112,6 +112,11 @@ export const commandBackends = { 'hosts-deny': 'palisade-host-deny', 'null-route
 export const backendNames = [...firewallBackendNames, 'hosts-deny', 'null-route'] as const;
 export type BackendName = (typeof backendNames)[number];
 
+/** Firewalls behind an API on the network, whose answers may take seconds: never called holding the state lock. */
+export function isRemoteBackend(name: BackendName): boolean {
+  return name === 'http';
+}
+
 export function isCommandBackend(name: BackendName): name is keyof typeof commandBackends {
   return name in commandBackends;
 }

@@ -14,11 +14,8 @@ export async function run(ctx: CliContext, options: UnblockOptions): Promise<num
   const env = await ctx.env();
   const block = options.address;
   const state = openStateStore(env);
-  const { removals, covering } = await state.locked(env.config.lock_timeout, async () => {
-    const removals = await removeBlock(env, state, resolveBackend(env.config, options.backend), block, { everywhere: true });
-    const covering = state.active().filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
-    return { removals, covering };
-  });
+  const removals = await removeBlock(env, state, resolveBackend(env.config, options.backend), block, { everywhere: true });
+  const covering = state.active().filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
   const by = operator();
   // A no-op is not an unblock: Wazuh's rule for `unblocked` would report one that never happened.
   for (const removal of removals) if (removal.entry || removal.result === 'deleted') logUnblock(env, block, removal, by ? { operator: by } : {});

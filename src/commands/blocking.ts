@@ -3,10 +3,10 @@
  * path behind palisade-drop (an alert) and `palisade block` / `palisade unblock` (an administrator), so a
  * manual block is stored, restored, listed, logged and undone exactly as an automatic one.
  *
- * The callers hold the state lock around recordBlock/removeBlock, so the firewall and the state files
- * agree whenever the lock is free.
+ * recordBlock and removeBlock take the locks themselves (changeOfAddress): the firewall and the state files
+ * agree whenever the state lock is free, and an HTTP API is never called holding it.
  */
-import { backendNames, firewallBackendNames, type AddOutcome, type Backend, type BackendName, type Block, type DeleteOutcome } from '../backends/backend.js';
+import { backendNames, firewallBackendNames, isRemoteBackend, type AddOutcome, type Backend, type BackendName, type Block, type DeleteOutcome } from '../backends/backend.js';
 import { detectBackend } from '../backends/detect.js';
 import { loadBackend } from '../backends/registry.js';
 import { blockText } from '../runtime/address.js';
@@ -66,6 +66,22 @@ export function openBackend(
   });
 }
 
+/** Runs `step` under the state lock, or at once when the whole change already holds it. */
+type InState = <T>(step: () => T | Promise<T>) => Promise<T>;
+
+/**
+ * Runs one change of `address` on a backend with the locks it needs. A local firewall answers in
+ * milliseconds: the whole change holds the state lock, firewall call included. A remote API may take seconds:
+ * the state lock is held only around each state step, so that a slow API never delays another address's
+ * block, and the address's own lock across the whole change, so that two changes of one address never
+ * interleave (no rule lost or made twice).
+ */
+function changeOfAddress<T>(env: BlockingEnv, state: StateStore, backendName: BackendName, address: string, change: (inState: InState) => Promise<T>): Promise<T> {
+  const timeout = env.config.lock_timeout;
+  if (!isRemoteBackend(backendName)) return state.locked(timeout, () => change(async (step) => step()));
+  return state.lockedAddress(address, timeout, () => change((step) => state.locked(timeout, async () => step())));
+}
+
 export interface BlockRequest {
   block: Block;
   ttl: number;
@@ -76,9 +92,9 @@ export interface BlockRequest {
  * The state entry first, then the firewall: a block the state cannot record is never made (the next
  * reconcile would take it for someone else's and remove it, and nothing would ever expire it), and when the
  * firewall refuses, the entry is put back as it was. A block that is already there keeps its `since` and
- * its first reason, and gets the new expiry. Call holding the state lock.
+ * its first reason, and gets the new expiry. Takes the locks itself.
  */
-export async function recordBlock(
+export function recordBlock(
   env: BlockingEnv,
   state: StateStore,
   backendName: BackendName,
@@ -87,43 +103,49 @@ export async function recordBlock(
   options: { reject?: boolean } = {},
 ): Promise<AddOutcome> {
   const { block, ttl } = request;
-  const now = nowSeconds();
   const address = blockText(block);
   const key = { backend: backendName, address };
-  const previous = state.get(key);
-  const current = previous && previous.expiresAt > now ? previous : undefined;
-  const reason = current?.reason ?? request.reason;
-  const entry: StateEntry = {
-    address,
-    family: block.family,
-    prefix: block.prefix,
-    backend: backendName,
-    command: env.name,
-    since: current?.since ?? now,
-    expiresAt: now + ttl,
-    ...(reason ? { reason } : {}),
-    ...(current?.backendData ? { backendData: current.backendData } : {}),
-  };
-  writeEntry(state, entry);
-  const putBack = () => (previous ? state.put(previous) : state.remove(key));
-  let result: AddOutcome;
-  try {
-    const backend = await openBackend(env, backendName, state, { ...options, note: reasonNote(request.reason), changing: address });
-    result = verb === 'add' ? await backend.add(block, ttl) : await backend.refresh(block, ttl);
-  } catch (error) {
-    putBack();
-    throw error;
-  }
-  // Left alone: there is nothing of ours to remember, expire or restore.
-  if (result.result === 'skipped') {
-    putBack();
+  return changeOfAddress(env, state, backendName, address, async (inState) => {
+    const now = nowSeconds();
+    const { previous, entry } = await inState(() => {
+      const previous = state.get(key);
+      const current = previous && previous.expiresAt > now ? previous : undefined;
+      const reason = current?.reason ?? request.reason;
+      const entry: StateEntry = {
+        address,
+        family: block.family,
+        prefix: block.prefix,
+        backend: backendName,
+        command: env.name,
+        since: current?.since ?? now,
+        expiresAt: now + ttl,
+        ...(reason ? { reason } : {}),
+        ...(current?.backendData ? { backendData: current.backendData } : {}),
+      };
+      writeEntry(state, entry);
+      return { previous, entry };
+    });
+    const putBack = () => inState(() => (previous ? state.put(previous) : state.remove(key)));
+    let result: AddOutcome;
+    try {
+      const backend = await openBackend(env, backendName, state, { ...options, note: reasonNote(request.reason), changing: address });
+      result = verb === 'add' ? await backend.add(block, ttl) : await backend.refresh(block, ttl);
+    } catch (error) {
+      await putBack();
+      throw error;
+    }
+    // Left alone: there is nothing of ours to remember, expire or restore.
+    if (result.result === 'skipped') {
+      await putBack();
+      return result;
+    }
+    // What the firewall named its rule (an HTTP rule id) is known only now: one more write, for those alone.
+    const { backendData } = result;
+    if (backendData && JSON.stringify(backendData) !== JSON.stringify(entry.backendData)) {
+      await inState(() => writeEntry(state, { ...entry, backendData }));
+    }
     return result;
-  }
-  // What the firewall named its rule (an HTTP rule id) is known only now: one more write, for those alone.
-  if (result.backendData && JSON.stringify(result.backendData) !== JSON.stringify(entry.backendData)) {
-    writeEntry(state, { ...entry, backendData: result.backendData });
-  }
-  return result;
+  });
 }
 
 /** state.put, with a failure (a full disk, a read-only file system) said in words that name the way out. */
@@ -151,7 +173,7 @@ export interface Removal extends DeleteOutcome {
 /**
  * Undoes a block where it was made, even if the configured backend has changed since: the backends whose
  * state holds the address (only the first found unless `everywhere`), or `preferred` when none does (the
- * firewall may still hold a block whose state entry was lost). Call holding the state lock.
+ * firewall may still hold a block whose state entry was lost). Takes the locks itself.
  *
  * Which backends are looked in: `preferred` alone for a command pinned to one (palisade-host-deny's delete
  * must never lift palisade-drop's block of the same address); every backend when `everywhere` (the
@@ -166,17 +188,20 @@ export async function removeBlock(
 ): Promise<Removal[]> {
   const address = blockText(block);
   const candidates: readonly BackendName[] = options.pinned ? [] : options.everywhere ? backendNames : firewallBackendNames;
-  const made = [preferred, ...candidates.filter((name) => name !== preferred)]
-    .map((backend) => state.get({ backend, address }))
-    .filter((entry): entry is StateEntry => entry !== undefined);
-  const targets = made.length === 0 ? [undefined] : options.everywhere ? made : made.slice(0, 1);
+  // Read without the lock (each entry is replaced atomically), and read again under it below.
+  const made = [preferred, ...candidates.filter((name) => name !== preferred)].filter((backend) => state.get({ backend, address }) !== undefined);
+  const targets = made.length === 0 ? [preferred] : options.everywhere ? made : made.slice(0, 1);
   const removals: Removal[] = [];
-  for (const entry of targets) {
-    const backendName = entry?.backend ?? preferred;
-    const backend = await openBackend(env, backendName, state, { changing: address });
-    const outcome = await backend.delete(entry ? { ...block, expiresAt: entry.expiresAt, backendData: entry.backendData } : block);
-    state.remove({ backend: backendName, address });
-    removals.push({ ...outcome, backend: backendName, entry });
+  for (const backendName of targets) {
+    removals.push(
+      await changeOfAddress(env, state, backendName, address, async (inState) => {
+        const entry = await inState(() => state.get({ backend: backendName, address }));
+        const backend = await openBackend(env, backendName, state, { changing: address });
+        const outcome = await backend.delete(entry ? { ...block, expiresAt: entry.expiresAt, backendData: entry.backendData } : block);
+        await inState(() => state.remove({ backend: backendName, address }));
+        return { ...outcome, backend: backendName, entry };
+      }),
+    );
   }
   return removals;
 }

@@ -33,9 +33,7 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     const ttl = ttlOf(ctx);
     const rule = ruleOf(ctx.alert);
     const state = openStateStore(ctx);
-    const outcome = await state.locked(ctx.config.lock_timeout, () =>
-      recordBlock(ctx, state, backendName, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb, { reject: ctx.options.reject }),
-    );
+    const outcome = await recordBlock(ctx, state, backendName, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb, { reject: ctx.options.reject });
     const event = verb === 'add' ? 'blocked' : 'refreshed';
     logBlock(ctx, event, { block: target.block, backend: backendName, outcome, ttl, rule, field: target.field });
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
@@ -56,7 +54,7 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
     async delete(ctx, target) {
       const state = openStateStore(ctx);
-      const [removal] = await state.locked(ctx.config.lock_timeout, () => removeBlock(ctx, state, chooseBackend(ctx), target.block, { pinned: ownMechanism }));
+      const [removal] = await removeBlock(ctx, state, chooseBackend(ctx), target.block, { pinned: ownMechanism });
       logUnblock(ctx, target.block, removal!);
       ctx.tell(describeUnblock(target.block, removal!));
     },

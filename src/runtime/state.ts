@@ -34,6 +34,9 @@ export type StateEntry = z.infer<ReturnType<typeof stateEntrySchema>>;
 export type EntryKey = Pick<StateEntry, 'backend' | 'address'>;
 
 
+/** Enough that two addresses rarely share a lock, few enough to stay a handful of files. */
+const addressLockStripes = 64;
+
 export function stateDir(installDir: string): string {
   return join(installDir, 'var', 'palisade');
 }
@@ -95,6 +98,24 @@ export class StateStore {
   async locked<T>(timeoutSeconds: number, change: () => Promise<T>): Promise<T> {
     mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
     const lock = await acquireLock(join(this.dir, 'state.lock'), timeoutSeconds);
+    try {
+      return await change();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Runs `change` holding the lock of one address, and not the state lock: for a change whose firewall call
+   * takes long (an HTTP API), so that two changes of the same address never interleave while changes of
+   * other addresses go on. One lock file per stripe of addresses keeps their number bounded. Take it before
+   * the state lock, never while holding it.
+   */
+  async lockedAddress<T>(address: string, timeoutSeconds: number, change: () => Promise<T>): Promise<T> {
+    const dir = join(this.dir, 'locks');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stripe = [...address].reduce((hash, char) => (Math.imul(hash, 31) + char.charCodeAt(0)) >>> 0, 7) % addressLockStripes;
+    const lock = await acquireLock(join(dir, `address-${stripe}.lock`), timeoutSeconds);
     try {
       return await change();
     } finally {
