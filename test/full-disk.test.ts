@@ -102,7 +102,7 @@ describe('a full disk', () => {
 
     const run = await execd.add('palisade-drop', alertFrom(attacker));
     expect(run.exitCode).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`cannot record the block of ${attacker.replaceAll('.', '\\.')} in .*ENOSPC.*so it was not made.*Free space on that file system`));
+    expect(run.stderr).toMatch(new RegExp(`cannot record the block of ${attacker.replaceAll('.', '\\.')} in .*ENOSPC.*so nothing was blocked.*Free space on that file system`));
     expect(await kernelElements()).toEqual([JSON.stringify(neighbour)].map((text) => expect.stringContaining(text)));
     expect(await lab.canConnect(attacker)).toBe(true);
     expect(install.stateEntries()).toEqual([expect.objectContaining({ address: neighbour })]);

@@ -8,11 +8,11 @@
  * narrower networks replaces them.
  */
 import type { Block } from '../backends/backend.js';
-import { describeBlock, describeUnblock, logBlock, logUnblock, openStateStore, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
+import { describeBlock, describeUnblock, logBlock, logUnblock, openStateStore, holdBlock, releaseBlock, resolveBackend } from '../commands/blocking.js';
 import { isSingleHost, overlaps } from '../runtime/address.js';
 import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
-import { type StateEntry } from '../runtime/state.js';
+import { operatorHold, type StateEntry } from '../runtime/state.js';
 import { CliFailure, type CliContext } from './context.js';
 import { localTime } from './output.js';
 import type { BlockOptions } from './verbs.js';
@@ -70,11 +70,11 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
   async function blockReplacing(narrower: StateEntry[]) {
     const replaced = [];
     for (const entry of narrower) {
-      const [removal] = await removeBlock(env, state, backendName, blockOf(entry), { pinned: true });
+      const [removal] = await releaseBlock(env, state, backendName, blockOf(entry), 'everyone', { pinned: true });
       logUnblock(env, blockOf(entry), removal!, { replacedBy: address, operator: by });
       replaced.push({ entry, removal: removal! });
     }
-    const outcome = await recordBlock(env, state, backendName, { block, ttl, reason }, 'add');
+    const outcome = await holdBlock(env, state, backendName, { block, ttl, reason, holder: operatorHold });
     return { kind: 'blocked' as const, outcome, replaced, expiresAt: nowSeconds() + ttl };
   }
 
