@@ -59,7 +59,7 @@ describe('add, abort and delete through execd', () => {
     expect(lines[7]).toBe('Ended');
     expect(lines).toHaveLength(8);
     expectWazuhFormat(install.logLines());
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'dry-run', command: 'palisade-drop' })]);
+    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'dry-run', holders: [expect.objectContaining({ by: 'palisade-drop', key: '203.0.113.7' })] })]);
   });
 
   it('on abort renews the block, logs Aborted and no Ended (timeout_repeated)', async () => {
@@ -103,7 +103,8 @@ describe('add, abort and delete through execd', () => {
   it('deleting an address that is not blocked succeeds and says so', async () => {
     const run = await execd.delete('palisade-drop', alertFrom('203.0.113.9'));
     expect(run.exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', result: 'deleted' });
+    // Palisade holds no block of it, so the firewall is not asked.
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', result: 'absent' });
   });
 
   it('exits by itself after the reply even when stdin stays open', async () => {

@@ -90,10 +90,13 @@ export interface Backend {
   readonly name: BackendName;
   /** Create our tables, chains and sets if missing; when they were, re-apply ctx.restorable(). */
   ensure(): Promise<EnsureOutcome>;
-  /** Block for ttlSeconds at most: the kernel timer is a safety net for a delete that never comes. */
+  /**
+   * Block for ttlSeconds at most: the kernel timer is a safety net for a delete that never comes. A block the
+   * firewall already holds is left exactly as it is and reported "present": it may not be Palisade's.
+   */
   add(block: Block, ttlSeconds: number): Promise<AddOutcome>;
   delete(block: ActiveBlock | Block): Promise<DeleteOutcome>;
-  /** Renew the block's timer (execd answered abort: it has just extended its own). Adds it if missing. */
+  /** Renew the timer of a block Palisade holds to ttlSeconds from now (the latest of its holders'). Adds it if missing. */
   refresh(block: Block, ttlSeconds: number): Promise<AddOutcome>;
   list(): Promise<FirewallBlock[]>;
   /** The kernel's packet and byte counters of our rules, where it keeps them (palisade status). */
@@ -111,6 +114,11 @@ export const firewallBackendNames = ['nftables', 'ipset', 'iptables', 'http', 'd
 export const commandBackends = { 'hosts-deny': 'palisade-host-deny', 'null-route': 'palisade-route-null' } as const;
 export const backendNames = [...firewallBackendNames, 'hosts-deny', 'null-route'] as const;
 export type BackendName = (typeof backendNames)[number];
+
+/** Firewalls behind an API on the network, whose answers may take seconds: never called holding the state lock. */
+export function isRemoteBackend(name: BackendName): boolean {
+  return name === 'http';
+}
 
 export function isCommandBackend(name: BackendName): name is keyof typeof commandBackends {
   return name in commandBackends;

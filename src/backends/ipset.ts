@@ -7,8 +7,9 @@
  *
  * Every set is created `timeout 0`: elements carry their own timeout (the ttl of the add), so the kernel
  * drops a block by itself if the delete never comes, and nothing without one expires.
- * Every ipset command carries -exist, so an add of a present address renews its timer instead of failing;
- * an `ipset test` before it tells "present" from "added" without ever listing a set on the add path.
+ * Every ipset command carries -exist, so a refresh of a present address renews its timer instead of failing;
+ * an `ipset test` before it tells "present" from "added" without ever listing a set on the add path, and
+ * an add leaves a present address as it is.
  */
 import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock } from './backend.js';
 import { BackendError } from './backend.js';
@@ -151,9 +152,11 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     return underHealLock(ctx, async () => ((await intact(xt)) ? { created: false, restored: 0 } : heal(xt, exclude)));
   };
 
-  const add = async (block: Block, ttlSeconds: number) => {
+  /** A present address gets this timer when `renew` (refresh: Palisade's own block), and is otherwise left as it is. */
+  const add = async (block: Block, ttlSeconds: number, renew: boolean) => {
     const timeout = kernelTimeout(ttlSeconds);
     const { set, present, restored } = await ensureAndTest(block);
+    if (present && !renew) return { result: 'present' as const, restored };
     await ipset(['-exist', 'add', set.name, block.address, 'timeout', String(timeout)], `cannot add ${block.address} to set ${set.name}`);
     return { result: present ? ('present' as const) : ('added' as const), restored };
   };
@@ -161,8 +164,8 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
   return {
     name: 'ipset',
     ensure: () => ensure(),
-    add,
-    refresh: add,
+    add: (block: Block, ttlSeconds: number) => add(block, ttlSeconds, false),
+    refresh: (block: Block, ttlSeconds: number) => add(block, ttlSeconds, true),
     async delete(block: ActiveBlock | Block) {
       const { set, present, restored } = await ensureAndTest(block, block);
       if (!present) return { result: 'absent', restored };

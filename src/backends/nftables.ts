@@ -379,13 +379,15 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   const createLine = (set: SetName, own: TimedBlock) => `create element ${table} ${set} { ${elementText(own)} }`;
 
   /** The full script: the chains declared in the transaction of the element lines; a rebuild when a set or the table is gone. */
-  const declareAndAdd = async (own: TimedBlock): Promise<AddOutcome> => {
+  const declareAndAdd = async (own: TimedBlock, renew: boolean): Promise<AddOutcome> => {
     const set = setFor(own.block);
     const what = `to block ${own.block.address}`;
     let verdict = await run(elementScript(createLine(set, own)));
     let result: AddOutcome['result'] = 'added';
     if (verdict.kind === 'element-present') {
       result = 'present';
+      // The failed transaction declared nothing either: the next change declares the chains.
+      if (!renew) return { result, restored: 0 };
       verdict = await run(elementScript(...renewLines(set, own)));
     }
     if (verdict.kind === 'done') {
@@ -398,20 +400,24 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     throw refusedError(what, verdict.failure);
   };
 
-  /** Add, or renew a block that is there (execd's abort takes this path too). */
-  const add = async (block: Block, ttlSeconds: number): Promise<AddOutcome> => {
+  /**
+   * Add; a block that is there is renewed to this timer when `renew` (refresh: Palisade's own block), and
+   * otherwise left exactly as it is (an add never changes what it did not make).
+   */
+  const add = async (block: Block, ttlSeconds: number, renew: boolean): Promise<AddOutcome> => {
     const own: TimedBlock = { block: checkedBlock(block), ttl: checkedTtl(ttlSeconds) };
     const set = setFor(own.block);
     if (declaredRecently()) {
       const created = await run(elementsOnly(createLine(set, own)));
       if (created.kind === 'done') return { result: 'added', restored: 0 };
       if (created.kind === 'element-present') {
+        if (!renew) return { result: 'present', restored: 0 };
         const renewed = await run(elementsOnly(...renewLines(set, own)));
         if (renewed.kind === 'done') return { result: 'present', restored: 0 };
       }
       // A set or the table is gone, or nft refused: the full script says which, and repairs what it can.
     }
-    return declareAndAdd(own);
+    return declareAndAdd(own, renew);
   };
 
   return {
@@ -430,9 +436,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       throw refusedError(`to set up table ${table}`, verdict.failure);
     },
 
-    add,
-    // Renewing is what add does to a present block; add also tells whether the block had gone missing.
-    refresh: add,
+    add: (block, ttlSeconds) => add(block, ttlSeconds, false),
+    // Also tells whether the block had gone missing, and puts it back.
+    refresh: (block, ttlSeconds) => add(block, ttlSeconds, true),
 
     async delete(target: ActiveBlock | Block): Promise<DeleteOutcome> {
       const block = checkedBlock({ address: target.address, family: target.family, prefix: target.prefix });

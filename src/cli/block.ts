@@ -8,11 +8,11 @@
  * narrower networks replaces them.
  */
 import type { Block } from '../backends/backend.js';
-import { describeBlock, describeUnblock, logBlock, logUnblock, openBackend, openStateStore, reasonNote, recordBlock, removeBlock, resolveBackend } from '../commands/blocking.js';
+import { describeBlock, describeUnblock, logBlock, logUnblock, openStateStore, holdBlock, releaseBlock, resolveBackend } from '../commands/blocking.js';
 import { isSingleHost, overlaps } from '../runtime/address.js';
 import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
-import { type StateEntry } from '../runtime/state.js';
+import { operatorHold, type StateEntry } from '../runtime/state.js';
 import { CliFailure, type CliContext } from './context.js';
 import { localTime } from './output.js';
 import type { BlockOptions } from './verbs.js';
@@ -45,7 +45,8 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
   const reason = { description: options.reason ?? 'blocked by hand (palisade block)' };
   const state = openStateStore(env);
 
-  const done = await state.locked(config.lock_timeout, async () => {
+  // The checks under the state lock; each change below takes the locks it needs (never an HTTP call under it).
+  const plan = await state.locked(config.lock_timeout, async () => {
     const now = nowSeconds();
     const active = state.active(backendName, now).filter((entry) => entry.address !== address);
     const wider = active.filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
@@ -62,16 +63,20 @@ export async function run(ctx: CliContext, options: BlockOptions): Promise<numbe
     // Narrower networks go first: the interval set refuses the wider one while they are there. Their
     // addresses stay blocked meanwhile only if they are also single-host blocks; the gap is milliseconds.
     const narrower = isSingleHost(block) ? [] : active.filter((entry) => entry.prefix > block.prefix && !isSingleHost(entry) && overlaps(entry, block));
+    return { kind: 'block' as const, narrower };
+  });
+  const done = plan.kind === 'covered' ? plan : await blockReplacing(plan.narrower);
+
+  async function blockReplacing(narrower: StateEntry[]) {
     const replaced = [];
     for (const entry of narrower) {
-      const [removal] = await removeBlock(env, state, backendName, blockOf(entry));
+      const [removal] = await releaseBlock(env, state, backendName, blockOf(entry), 'everyone', { pinned: true });
       logUnblock(env, blockOf(entry), removal!, { replacedBy: address, operator: by });
       replaced.push({ entry, removal: removal! });
     }
-    const backend = await openBackend(env, backendName, state, { note: reasonNote(reason) });
-    const outcome = await recordBlock(env, state, backend, { block, ttl, reason }, 'add');
-    return { kind: 'blocked' as const, outcome, replaced, expiresAt: now + ttl };
-  });
+    const outcome = await holdBlock(env, state, backendName, { block, ttl, reason, holder: operatorHold });
+    return { kind: 'blocked' as const, outcome, replaced, expiresAt: nowSeconds() + ttl };
+  }
 
   if (done.kind === 'covered') {
     const message = `${address} is already blocked as part of ${done.by.address} on ${backendName} until ${localTime(done.by.expiresAt)}; nothing changed`;

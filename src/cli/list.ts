@@ -3,8 +3,9 @@
  * any block the firewall holds that the state does not know (then `palisade reconcile` removes it).
  */
 import type { BackendName } from '../backends/backend.js';
-import { openStateStore } from '../commands/blocking.js';
+import { holderNames, openStateStore } from '../commands/blocking.js';
 import { nowSeconds } from '../runtime/duration.js';
+import type { Holder } from '../runtime/state.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, readFirewall } from './inspect.js';
 import { localTime, shortDuration } from './output.js';
@@ -15,8 +16,8 @@ export interface ListedBlock {
   family: 4 | 6;
   prefix: number;
   backend: BackendName;
-  /** Undefined for a block only the firewall knows. */
-  command?: string;
+  /** Who holds it, each until when; undefined for a block only the firewall knows. */
+  holders?: Holder[];
   since?: number;
   expiresAt?: number;
   expiresIn?: number;
@@ -45,7 +46,7 @@ export async function run(ctx: CliContext, options: ListOptions): Promise<number
       family: entry.family,
       prefix: entry.prefix,
       backend: entry.backend,
-      command: entry.command,
+      holders: entry.holders,
       since: entry.since,
       expiresAt: entry.expiresAt,
       expiresIn: entry.expiresAt - now,
@@ -74,11 +75,11 @@ export async function run(ctx: CliContext, options: ListOptions): Promise<number
   }
   const { paint } = ctx.out;
   ctx.out.table(
-    [{ header: 'ADDRESS' }, { header: 'BACKEND' }, { header: 'COMMAND' }, { header: 'SINCE' }, { header: 'EXPIRES IN', align: 'right' }, { header: 'RULE' }, { header: 'DESCRIPTION' }, { header: 'FIREWALL' }],
+    [{ header: 'ADDRESS' }, { header: 'BACKEND' }, { header: 'HELD BY' }, { header: 'SINCE' }, { header: 'EXPIRES IN', align: 'right' }, { header: 'RULE' }, { header: 'DESCRIPTION' }, { header: 'FIREWALL' }],
     rows.map((row) => [
       row.address,
       row.backend,
-      row.command ?? { tone: 'warn', text: '(not in state)' },
+      row.holders ? holderNames(row.holders) : { tone: 'warn', text: '(not in state)' },
       row.since !== undefined ? localTime(row.since) : '-',
       row.expiresIn !== undefined ? shortDuration(row.expiresIn) : row.firewallExpiresIn !== undefined ? shortDuration(row.firewallExpiresIn) : '-',
       row.ruleId ?? '-',

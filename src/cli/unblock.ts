@@ -3,7 +3,7 @@
  * palisade-drop's own delete (wazuh#1491: Wazuh has no way to lift one early). An address that is only
  * blocked as part of a wider network is not let through by this; the answer says which block to lift.
  */
-import { describeUnblock, logUnblock, openStateStore, removeBlock, resolveBackend } from '../commands/blocking.js';
+import { describeUnblock, logUnblock, openStateStore, releaseBlock, resolveBackend } from '../commands/blocking.js';
 import { overlaps } from '../runtime/address.js';
 import { operator } from './block.js';
 import type { CliContext } from './context.js';
@@ -14,11 +14,9 @@ export async function run(ctx: CliContext, options: UnblockOptions): Promise<num
   const env = await ctx.env();
   const block = options.address;
   const state = openStateStore(env);
-  const { removals, covering } = await state.locked(env.config.lock_timeout, async () => {
-    const removals = await removeBlock(env, state, resolveBackend(env.config, options.backend), block, { everywhere: true });
-    const covering = state.active().filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
-    return { removals, covering };
-  });
+  // The operator lets the address through: every hold goes, the operator's and every command's.
+  const removals = await releaseBlock(env, state, resolveBackend(env.config, options.backend), block, 'everyone', { everywhere: true });
+  const covering = state.active().filter((entry) => entry.prefix < block.prefix && overlaps(entry, block));
   const by = operator();
   // A no-op is not an unblock: Wazuh's rule for `unblocked` would report one that never happened.
   for (const removal of removals) if (removal.entry || removal.result === 'deleted') logUnblock(env, block, removal, by ? { operator: by } : {});

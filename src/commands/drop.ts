@@ -12,33 +12,34 @@ import {
   describeUnblock,
   logBlock,
   logUnblock,
-  openBackend,
   openStateStore,
-  reasonNote,
-  recordBlock,
-  removeBlock,
+  holdBlock,
+  releaseBlock,
   resolveBackend,
 } from './blocking.js';
 import type { ArCommand, CommandContext } from './command.js';
 import type { CommandOptions } from '../runtime/options.js';
+import { blockText } from '../runtime/address.js';
+import type { HolderId } from '../runtime/state.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
 
 export type DropTarget = AddressTarget;
+
+/** The hold of this command for this alert's key, which execd's delete for the same key lifts. */
+const holdOf = (ctx: CommandContext, target: DropTarget): HolderId => ({ by: ctx.name, key: blockText(target.block) });
 
 export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
   const chooseBackend = (ctx: CommandContext): BackendName => resolveBackend(ctx.config, pinned ?? ctx.options.backend);
   const ttlOf = (ctx: CommandContext) => Math.min(ctx.options.ttl ?? ctx.config.max_ttl, ctx.config.max_ttl);
 
-  /** add and refresh differ only in the backend verb and the word in the log. */
+  /** add and refresh differ only in the word in the log: either way this command's hold is made or extended. */
   const apply = async (ctx: CommandContext, target: DropTarget, verb: 'add' | 'refresh') => {
     const backendName = chooseBackend(ctx);
     const ttl = ttlOf(ctx);
     const rule = ruleOf(ctx.alert);
     const state = openStateStore(ctx);
-    const outcome = await state.locked(ctx.config.lock_timeout, async () => {
-      const backend = await openBackend(ctx, backendName, state, { reject: ctx.options.reject, note: reasonNote(rule) });
-      return recordBlock(ctx, state, backend, { block: target.block, ttl, ...(rule ? { reason: rule } : {}) }, verb);
-    });
+    const request = { block: target.block, ttl, ...(rule ? { reason: rule } : {}), holder: holdOf(ctx, target) };
+    const outcome = await holdBlock(ctx, state, backendName, request, { reject: ctx.options.reject });
     const event = verb === 'add' ? 'blocked' : 'refreshed';
     logBlock(ctx, event, { block: target.block, backend: backendName, outcome, ttl, rule, field: target.field });
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
@@ -59,7 +60,8 @@ export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
     refresh: (ctx, target) => apply(ctx, target, 'refresh'),
     async delete(ctx, target) {
       const state = openStateStore(ctx);
-      const [removal] = await state.locked(ctx.config.lock_timeout, () => removeBlock(ctx, state, chooseBackend(ctx), target.block, { pinned: ownMechanism }));
+      // Only this command's own hold: the operator's block, or another command's, outlives execd's delete.
+      const [removal] = await releaseBlock(ctx, state, chooseBackend(ctx), target.block, holdOf(ctx, target), { pinned: ownMechanism });
       logUnblock(ctx, target.block, removal!);
       ctx.tell(describeUnblock(target.block, removal!));
     },

@@ -39,6 +39,9 @@ export async function acquireLock(path: string, timeoutSeconds: number): Promise
     throw new LockError(`cannot open the lock file ${path}: ${(error as Error).message}`);
   }
   try {
+    // Nothing is ever written here, so nothing needs a journal file: without one, the lock is still taken when
+    // var/palisade is full (a journal write there fails with "disk is full" and would stop every response).
+    database.exec('PRAGMA journal_mode=MEMORY');
     database.exec('BEGIN EXCLUSIVE');
   } catch (error) {
     database.close();
@@ -51,7 +54,8 @@ export async function acquireLock(path: string, timeoutSeconds: number): Promise
   }
   return {
     release: async () => {
-      database.exec('COMMIT');
+      // Not COMMIT: committing an empty database writes its first page, which a full disk refuses.
+      database.exec('ROLLBACK');
       database.close();
     },
   };

@@ -88,6 +88,7 @@ export function createLogger(options: LoggerOptions): Logger {
   let forms: string[] = [];
   let fd: number | undefined;
   let openFailed = false;
+  let writeFailed = false;
 
   const scrub = (text: string): string => scrubSecrets(text, forms);
 
@@ -118,7 +119,15 @@ export function createLogger(options: LoggerOptions): Logger {
         return;
       }
     }
-    writeSync(fd, `${wazuhTimestamp()} ${name}: ${scrub(message)}\n`);
+    try {
+      writeSync(fd, `${wazuhTimestamp()} ${name}: ${scrub(message)}\n`);
+    } catch (error) {
+      // A full or failing log file system (ENOSPC, EIO, a quota) must never stop a block or an unblock: the
+      // response matters more than its record. Said once on stderr; later lines are still tried.
+      if (writeFailed) return;
+      writeFailed = true;
+      tellOperator(basename(options.argv0), `cannot write ${options.path}, carrying on without the log: ${(error as Error).message}`);
+    }
   };
 
   const records = pino(

@@ -27,10 +27,12 @@ describeXtablesBackend('ipset', kernel);
 describe('ipset: kernel timers, lost sets and refusals (real kernel)', () => {
   const lab = labFor('ipset');
 
-  it('renews the timer of a present address, and says it was present', async () => {
+  it('renews the timer of a present address on refresh, leaves it to an add, and says it was present', async () => {
     await must(lab, 'ipset', 'add', { block: block(lab.attacker4[0]), ttl: 100 });
     expect((await elements(lab, 4)).get(lab.attacker4[0])).toBeLessThanOrEqual(100);
     expect(await must(lab, 'ipset', 'add', { block: block(lab.attacker4[0]), ttl: 5000 })).toEqual({ result: 'present', restored: 0 });
+    expect((await elements(lab, 4)).get(lab.attacker4[0])).toBeLessThanOrEqual(100);
+    expect(await must(lab, 'ipset', 'refresh', { block: block(lab.attacker4[0]), ttl: 5000 })).toEqual({ result: 'present', restored: 0 });
     expect((await elements(lab, 4)).get(lab.attacker4[0])).toBeGreaterThan(4000);
     // list reads the same timer back
     expect(await must(lab, 'ipset', 'list')).toEqual([{ address: lab.attacker4[0], family: 4, prefix: 32, expiresIn: expect.any(Number) }]);

@@ -108,11 +108,15 @@ describe('nftables backend', () => {
     expect(await blocked(outside)).toBe(true);
   });
 
-  it('answers "present" for a block it already holds and renews its kernel timer; refresh does the same', async () => {
+  it('answers "present" for a block it already holds, leaving its timer to an add and renewing it on refresh', async () => {
     const [attacker, neighbour] = lab.attacker4;
     await expectOutcome('add', { block: block(attacker), ttl: 60 });
+    // An add never changes an element it did not make: it may not be Palisade's.
     expect(await expectOutcome('add', { block: block(attacker), ttl: 3600 })).toEqual({ result: 'present', restored: 0 });
     let [element] = await elements('addr4');
+    expect(element).toMatchObject({ val: attacker, timeout: 60 });
+    expect(await expectOutcome('refresh', { block: block(attacker), ttl: 3600 })).toEqual({ result: 'present', restored: 0 });
+    [element] = await elements('addr4');
     expect(element).toMatchObject({ val: attacker, timeout: 3600 });
     expect(element!.expires).toBeGreaterThan(3500);
 
@@ -229,6 +233,8 @@ describe('nftables backend', () => {
       expect(before.length).toBeGreaterThan(0);
       expect(await expectOutcome('add', { block: block(neighbour), ttl: 600, stateDir })).toEqual({ result: 'added', restored: 0 });
       expect(await expectOutcome('add', { block: block(neighbour), ttl: 900, stateDir })).toEqual({ result: 'present', restored: 0 });
+      expect((await elements('addr4')).find(({ val }) => val === neighbour)).toMatchObject({ timeout: 600 });
+      expect(await expectOutcome('refresh', { block: block(neighbour), ttl: 900, stateDir })).toEqual({ result: 'present', restored: 0 });
       expect((await elements('addr4')).find(({ val }) => val === neighbour)).toMatchObject({ timeout: 900 });
       expect(await expectOutcome('delete', { block: block(attacker), stateDir })).toEqual({ result: 'deleted', restored: 0 });
       expect(await expectOutcome('delete', { block: block('198.51.100.0/24'), stateDir })).toEqual({ result: 'absent', restored: 0 });

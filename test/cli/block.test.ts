@@ -44,7 +44,7 @@ describe('palisade block and unblock', () => {
     expect(await lab.canConnect(neighbour)).toBe(true);
     expect(await kernelElements()).toEqual([attacker]);
     expect(install.stateEntries()).toEqual([
-      expect.objectContaining({ address: attacker, backend: 'nftables', command: 'palisade', reason: { description: 'port scan from the lab' } }),
+      expect.objectContaining({ address: attacker, backend: 'nftables', holders: [expect.objectContaining({ by: 'operator' })], reason: { description: 'port scan from the lab' } }),
     ]);
 
     const unblock = await cli('unblock', attacker);
@@ -132,13 +132,13 @@ describe('palisade list', () => {
     expect(listed.blocks.map((block) => block.address).sort()).toEqual(await kernelElements());
     expect(listed.blocks.every((block) => block.inFirewall === true && block.inState === true)).toBe(true);
     const first = listed.blocks.find((block) => block.address === attacker)!;
-    expect(first).toMatchObject({ backend: 'nftables', command: 'palisade', description: 'manual test', family: 4, prefix: 32 });
+    expect(first).toMatchObject({ backend: 'nftables', holders: [expect.objectContaining({ by: 'operator' })], description: 'manual test', family: 4, prefix: 32 });
     expect(first.expiresIn as number).toBeGreaterThan(604_700);
     expect(listed.blocks.find((block) => block.address === attacker6)!.expiresIn as number).toBeLessThanOrEqual(1800);
 
     const table = await cli('list');
-    expect(table.stdout).toMatch(/^ADDRESS +BACKEND +COMMAND +SINCE +EXPIRES IN +RULE +DESCRIPTION +FIREWALL$/m);
-    expect(table.stdout).toMatch(new RegExp(`^${attacker.replaceAll('.', '\\.')} +nftables +palisade +\\S+ \\S+ +(7d|6d23h) +- +manual test +held$`, 'm'));
+    expect(table.stdout).toMatch(/^ADDRESS +BACKEND +HELD BY +SINCE +EXPIRES IN +RULE +DESCRIPTION +FIREWALL$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${attacker.replaceAll('.', '\\.')} +nftables +operator +\\S+ \\S+ +(7d|6d23h) +- +manual test +held$`, 'm'));
     expect(table.stdout).not.toMatch(/\u001b\[/);
   });
 

@@ -42,7 +42,7 @@ describe('add and delete through execd', () => {
     expect([stat.mode & 0o7777, stat.uid, stat.gid]).toEqual([0o640, 4242, 4343]);
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', backend: 'hosts-deny', address: '203.0.113.7', result: 'added', rule: { ruleId: '5712' } });
     expect(install.logRecords().some((record) => 'command' in record)).toBe(false);
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', command: 'palisade-host-deny' })]);
+    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', holders: [expect.objectContaining({ by: 'palisade-host-deny', key: '203.0.113.7' })] })]);
 
     const deleted = await execd.expire(run.rkey);
     expect(deleted.exitCode).toBe(0);
@@ -83,7 +83,9 @@ describe('add and delete through execd', () => {
     const inode = statSync(denyFile).ino;
     const run = await execd.add(command, alertFrom('198.51.100.21'), { timeout: 0 });
     expect(run.exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', backend: 'hosts-deny', result: 'present' });
+    // No state entry holds that line: Palisade did not make it here, so it neither takes it over nor records it.
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped', backend: 'hosts-deny', address: '198.51.100.21' });
+    expect(install.stateEntries()).toEqual([]);
     const gone = await execd.delete(command, alertFrom('198.51.100.99'));
     expect(gone.exitCode).toBe(0);
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', backend: 'hosts-deny', address: '198.51.100.99', result: 'absent' });
@@ -156,7 +158,7 @@ describe('state, expiry and the operator CLI', () => {
 
     const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
     expect(listed.blocks).toEqual([
-      expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', command: 'palisade-host-deny', ruleId: '5712', inFirewall: true, inState: true }),
+      expect.objectContaining({ address: '203.0.113.7', backend: 'hosts-deny', holders: [expect.objectContaining({ by: 'palisade-host-deny' })], ruleId: '5712', inFirewall: true, inState: true }),
     ]);
 
     // Long enough that a loaded machine still lists it before it expires.

@@ -43,7 +43,7 @@ describe('blackhole routes through execd', () => {
     expect(await lab.canConnect(attacker, 500)).toBe(false);
     expect(await lab.canConnect(neighbour)).toBe(true);
     expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', backend: 'null-route', address: attacker, result: 'added', rule: { ruleId: '5712' } });
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: attacker, backend: 'null-route', command: 'palisade-route-null' })]);
+    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: attacker, backend: 'null-route', holders: [expect.objectContaining({ by: 'palisade-route-null', key: attacker })] })]);
 
     expect((await execd.expire(run.rkey)).exitCode).toBe(0);
     expect(await routesTo(attacker)).toEqual([]);
@@ -160,7 +160,7 @@ describe('state, expiry and the operator CLI', () => {
     expect(await lab.canConnect(attacker, 500)).toBe(false);
     const listed = await cliJson<{ blocks: Array<Record<string, unknown>> }>('list');
     expect(listed.blocks).toEqual([
-      expect.objectContaining({ address: attacker, backend: 'null-route', command: 'palisade-route-null', ruleId: '5712', inFirewall: true, inState: true }),
+      expect.objectContaining({ address: attacker, backend: 'null-route', holders: [expect.objectContaining({ by: 'palisade-route-null' })], ruleId: '5712', inFirewall: true, inState: true }),
     ]);
 
     // Long enough that a loaded machine still lists it before it expires.
