@@ -152,23 +152,6 @@ describe('the log file', () => {
   });
 });
 
-describe('the environment', () => {
-  it('ignores NODE_OPTIONS: a module it names is never loaded into a command that runs as root', async () => {
-    const install = createInstall({ config: 'backend: dry-run\n' });
-    try {
-      const marker = join(install.root, 'preloaded');
-      const preload = join(install.root, 'evil.cjs');
-      writeFileSync(preload, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
-      const run = await new Execd(install, { env: { NODE_OPTIONS: `--require ${preload}` } }).add('palisade-drop', { data: { srcip: '198.51.100.1' } });
-      expect(run.exitCode).toBe(0);
-      expect(install.stateEntries().map((entry) => entry.address)).toEqual(['198.51.100.1']);
-      expect(existsSync(marker)).toBe(false);
-    } finally {
-      install.remove();
-    }
-  });
-});
-
 describe('the config', () => {
   let install: Install;
   beforeEach(() => {

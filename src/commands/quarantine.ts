@@ -230,7 +230,6 @@ function copyInto(sourceFd: number, stat: Stats, destination: string, maxSize: n
   }
 }
 
-
 function quarantineDir(ctx: CommandContext): string {
   const dir = ctx.config.quarantine.dir ?? join(stateDir(ctx.installDir), 'quarantine');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
