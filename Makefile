@@ -34,7 +34,7 @@ $(PACKAGES) &: dist/palisade scripts/package.sh scripts/command-names.ts $(shell
 # Start-up of a full add against the runtime's bare binary, and the burst through the real execd: bench/RESULTS.md.
 bench: system-deps dist/palisade
 	node bench/startup.ts
-	bench/execd-burst.py
+	bench/execd-burst.py --program palisade-spawnsync=.build/bench/palisade-spawnsync
 
 typecheck: node_modules/.installed
 	tsc -p .

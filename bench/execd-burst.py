@@ -37,8 +37,9 @@ TIMEOUT = 600   # the AR's <timeout>: no timed delete falls inside a round
 class Program:
     """An AR under test: how execd names it, how to install it, and how to see its work."""
 
-    def __init__(self, name, path, ended, ruleset, setup=None, config=None):
+    def __init__(self, name, path, ended, ruleset, setup=None, config=None, executable=None):
         self.name = name
+        self.executable = executable or name  # a Palisade build must be installed under a command's name
         self.path = path
         self.ended = re.compile(ended, re.M)   # one match per finished add in active-responses.log
         self.ruleset = ruleset                 # argv printing the namespace's firewall
@@ -60,7 +61,7 @@ def programs(extra):
     ]
     for spec in extra:
         name, _, path = spec.partition("=")
-        found.append(Program(name, os.path.abspath(path), r": Ended$", nft_ruleset, config="backend: nftables\n"))
+        found.append(Program(name, os.path.abspath(path), r": Ended$", nft_ruleset, config="backend: nftables\n", executable="palisade-drop"))
     return found
 
 
@@ -86,7 +87,7 @@ def one_burst(drive, program, wanted):
     scratch = tempfile.mkdtemp(prefix="palisade-burst.", dir="/tmp")
     home = os.path.join(scratch, "ossec")
     ns = "pburst-%d-%s" % (os.getpid(), program.name[:6])
-    executable = program.name
+    executable = program.executable
     try:
         drive.init_home(home, install=[], ar_entries=[(program.name, executable, TIMEOUT)], debug=0)
         target = os.path.join(home, "active-response", "bin", executable)
@@ -159,7 +160,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--alerts", type=int, default=200)
-    parser.add_argument("--program", action="append", default=[], help="NAME=PATH: another Palisade build to run as palisade-drop is")
+    parser.add_argument("--program", action="append", default=[], help="NAME=PATH: another Palisade build, installed as palisade-drop under the ar.conf command NAME")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(DRIVER_DIR, "drive.py")):
         print("execd-burst: skipped: %s is not here (the real wazuh-execd and its driver)" % DRIVER_DIR)

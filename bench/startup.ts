@@ -17,13 +17,14 @@ const repo = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const work = join(repo, '.build/bench');
 const palisade = join(repo, 'dist/palisade');
 const bare = join(work, 'bare');
+const spawnSyncVariant = join(work, 'palisade-spawnsync');
 const runs = Number(process.env.BENCH_RUNS ?? 120);
 const rounds = 12;
 const rssRuns = 15;
 const cleanEnv = ['env', '-i', 'PATH=/usr/bin:/bin'];
 
-function run(argv: string[], options: { cwd?: string } = {}): string {
-  return execFileSync(argv[0]!, argv.slice(1), { cwd: options.cwd ?? repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+function run(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  return execFileSync(argv[0]!, argv.slice(1), { cwd: options.cwd ?? repo, env: options.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 function need(tool: string, hint: string) {
@@ -34,15 +35,15 @@ function need(tool: string, hint: string) {
   }
 }
 
-/** An agent install dir holding palisade-drop as the packages lay it out, on the dry-run backend. */
-function makeInstall(): { root: string; message: string } {
-  const root = join(work, 'install/var/ossec');
-  rmSync(join(work, 'install'), { recursive: true, force: true });
+/** An agent install dir holding `binary` as palisade-drop, as the packages lay it out, with `config`. */
+function makeInstall(name: string, binary: string, config: string): { root: string; message: string } {
+  const root = join(work, `${name}/var/ossec`);
+  rmSync(join(work, name), { recursive: true, force: true });
   for (const dir of ['active-response/bin', 'etc', 'logs', 'var/palisade']) mkdirSync(join(root, dir), { recursive: true });
   // A copy, as a package writes it: see "page cache" in RESULTS.md for why not a link to dist/palisade.
-  copyFileSync(palisade, join(root, 'active-response/bin/palisade-drop'));
+  copyFileSync(binary, join(root, 'active-response/bin/palisade-drop'));
   chmodSync(join(root, 'active-response/bin/palisade-drop'), 0o750);
-  writeFileSync(join(root, 'etc/palisade.yml'), 'backend: dry-run\n');
+  writeFileSync(join(root, 'etc/palisade.yml'), config);
   const message = join(work, 'add.json');
   const alert = { timestamp: '2026-11-26T10:20:30.000+0000', rule: { id: '5763', level: 10, description: 'sshd: brute force' }, agent: { id: '001', name: 'web01' }, data: { srcip: '203.0.113.7', srcuser: 'root' } };
   const add = { version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command: 'add', parameters: { extra_args: [], alert, program: 'active-response/bin/palisade-drop' } };
@@ -116,11 +117,23 @@ function main() {
   // package's install writes the file afresh, so both binaries are measured as copies.
   copyFileSync(`${bare}.built`, bare);
   chmodSync(bare, 0o755);
-  const { root, message } = makeInstall();
+  const { root, message } = makeInstall('install', palisade, 'backend: dry-run\n');
+  // The nftables path with an nft of the bench's own that reads its script and succeeds, so that the tool run
+  // is measured without the kernel: once with execa (the product), once with a build that runs tools through
+  // spawnSync (bench/execa-shim.ts), for what loading execa costs an alert.
+  const tools = join(work, 'tools');
+  mkdirSync(tools, { recursive: true });
+  writeFileSync(join(tools, 'nft'), '#!/bin/sh\ncat >/dev/null\n', { mode: 0o755 });
+  run([join(repo, 'scripts/build/build.sh'), 'bin/palisade.ts', spawnSyncVariant], { env: { ...process.env, PALISADE_BENCH_EXECA_SHIM: join(repo, 'bench/execa-shim.ts') } });
+  const viaExeca = makeInstall('nft-execa', palisade, 'backend: nftables\n').root;
+  const viaSpawnSync = makeInstall('nft-spawnsync', spawnSyncVariant, 'backend: nftables\n').root;
+  const withTools = `env PATH=${tools}:/usr/bin:/bin`;
 
   const commands = {
     bare: `${bare} < ${message}`,
     'palisade-drop add': `./active-response/bin/palisade-drop < ${message}`,
+    'nftables add, execa': `cd ${viaExeca} && ${withTools} ./active-response/bin/palisade-drop < ${message}`,
+    'nftables add, spawnSync': `cd ${viaSpawnSync} && ${withTools} ./active-response/bin/palisade-drop < ${message}`,
   };
   // Prove the add really ran: the dry-run backend's record is in the log.
   execFileSync('sh', ['-c', commands['palisade-drop add']], { cwd: root, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'ignore'] });
@@ -143,6 +156,10 @@ function main() {
     '|---|---|---|---|---|',
     row('bare binary (reads a line, exits)', timing.bare!, rss.bare),
     row('palisade-drop add (dry-run)', timing['palisade-drop add']!, rss.add),
+    row('palisade-drop add, nftables with a stand-in nft, tools run by execa (shipped)', timing['nftables add, execa']!, peakRss(commands['nftables add, execa'], root)),
+    row('the same, tools run by spawnSync (bench-only build)', timing['nftables add, spawnSync']!, peakRss(commands['nftables add, spawnSync'], root)),
+    '',
+    `Loading execa costs an alert that runs a tool ${(timing['nftables add, execa']!.median - timing['nftables add, spawnSync']!.median).toFixed(1)} ms (median difference of the last two rows).`,
     '',
     `**Ratio (median): ${ratio.toFixed(2)}x** (goal ≤ 2x: ${ratio <= 2 ? 'met' : 'missed'}); peak RSS ${rss.add.toFixed(1)} MB (goal ≤ 40 MB: ${rss.add <= 40 ? 'met' : 'missed'}).`,
     '',

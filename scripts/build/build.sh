@@ -31,6 +31,7 @@ version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json)
 
 # No step may pick up code, options or CA files from the caller's environment.
 clean() { env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS -u BUN_OPTIONS -u BUN_BE_BUN -u BUN_INSPECT "$@"; }
+# PALISADE_BENCH_EXECA_SHIM (bench/startup.ts only) builds a variant with execa replaced; see bundle.mjs.
 
 clean "$node_bin" scripts/build/bundle.mjs "$entry" "$work/$name.cjs" "$version"
 # Bun writes its temporary files next to the output; a fixed name, cwd and no config make the build

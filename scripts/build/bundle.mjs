@@ -50,4 +50,6 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   plugins: [unusedByPino],
+  // Bench only (bench/startup.ts): a variant with execa replaced, to measure what loading execa costs.
+  ...(process.env.PALISADE_BENCH_EXECA_SHIM ? { alias: { execa: process.env.PALISADE_BENCH_EXECA_SHIM } } : {}),
 });
