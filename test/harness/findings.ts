@@ -14,3 +14,34 @@ export const finding5 = (ip: unknown, extra: Record<string, unknown> = {}): Reco
   user: { name: 'root' },
   ...extra,
 });
+
+export type Dialect = '4.x' | '5.x';
+
+/** What an alert is about: the attacker's address, an account, a file. */
+export interface Subject {
+  ip?: string;
+  user?: string;
+  file?: string;
+}
+
+/** The same event as each dialect's manager writes it: a 4.x alert (data.srcip, data.dstuser, syscheck.path), or a 5.x finding (source.ip, user.name, file.path). */
+export function alertIn(dialect: Dialect, subject: Subject): Record<string, unknown> {
+  if (dialect === '4.x') {
+    return {
+      timestamp: '2026-12-06T03:50:38.149+0000',
+      rule: { level: 10, description: 'Palisade test: something to respond to', id: '100100' },
+      agent: { id: '001', name: 'agent01' },
+      data: { ...(subject.ip ? { srcip: subject.ip } : {}), ...(subject.user ? { dstuser: subject.user } : {}) },
+      ...(subject.file ? { syscheck: { path: subject.file, event: 'added' } } : {}),
+    };
+  }
+  return finding5(subject.ip, {
+    wazuh: {
+      agent: { id: '001', name: 'agent01', version: 'v5.0.0' },
+      rule: { id: 'b2f6a1c0-0d3e-4f57-9d1c-7e2a0c4e5f61', title: 'Palisade test: something to respond to', level: 'high' },
+    },
+    source: subject.ip ? { ip: subject.ip, port: 50022 } : undefined,
+    user: subject.user ? { name: subject.user } : undefined,
+    ...(subject.file ? { file: { path: subject.file } } : {}),
+  });
+}
