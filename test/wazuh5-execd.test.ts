@@ -7,7 +7,6 @@
  * Skipped, with the reason in its name, only when ../shared/wazuh5-execd is not beside the checkout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendCommand } from '../src/cli/execd-simulator.js';
 import { Execd } from './harness/execd.js';
 import { finding5 } from './harness/findings.js';
 import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
@@ -128,12 +127,5 @@ describe.skipIf(wazuh5Absent !== undefined)(title, () => {
     expect(log).toMatch(new RegExp(`Delete pending AR: 'active-response/bin/palisade-drop' '[^\\n]*"${attacker.replaceAll('.', '\\.')}"[^\\n]*"command":"disable"\\}'`));
     expect(last('unblocked', attacker)).toMatchObject({ result: 'deleted' });
     expect(await lab.canConnect(attacker)).toBe(true);
-  });
-});
-
-describe('the README\'s 5.x echo test document', () => {
-  it('is what execd appends to: compact, "command" last', () => {
-    const line = appendCommand('{"wazuh":{"active_response":{"type":"stateless"}},"source":{"ip":"198.51.100.5"}}', 'enable');
-    expect(line).toBe('{"wazuh":{"active_response":{"type":"stateless"}},"source":{"ip":"198.51.100.5"},"command":"enable"}');
   });
 });

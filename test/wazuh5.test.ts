@@ -3,6 +3,8 @@
  * both dialects), on the dry-run backend so that only the protocol is under test here. The real 5.x execd runs
  * the same flows in test/wazuh5-execd.test.ts; each command in each dialect is in test/dialects.test.ts.
  */
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendCommand } from '../src/cli/execd-simulator.js';
 import { Execd } from './harness/execd.js';
@@ -77,15 +79,18 @@ describe('enable, abort and disable through 5.x execd', () => {
     expect(addresses()).toEqual(['203.0.113.9']);
   });
 
-  it('the echo test of the README blocks and unblocks, by hand', async () => {
-    const document = JSON.stringify({ wazuh: { active_response: { name: 'palisade-drop', executable: 'palisade-drop', type: 'stateless' } }, source: { ip: '198.51.100.5' } });
-    const enable = await execd.pipeIn('palisade-drop', `${appendCommand(document, 'enable')}\n`);
+  it("the README's 5.x echo test blocks, and with disable unblocks, by hand", async () => {
+    // As the README writes it, in a shell.
+    const echo = (command: string) =>
+      `AR='"wazuh":{"active_response":{"type":"stateful","stateful_timeout":600}}'; echo "{$AR,\\"source\\":{\\"ip\\":\\"203.0.113.7\\"},\\"command\\":\\"${command}\\"}" | ./palisade-drop`;
+    const cwd = join(install.root, 'active-response', 'bin');
+    const enable = await execa('sh', ['-c', echo('enable')], { cwd, reject: false });
     expect(enable.exitCode).toBe(0);
-    expect(enable.stderr).toContain('blocked 198.51.100.5 on dry-run');
+    expect(enable.stderr).toBe('palisade-drop: no reply from execd (run by hand): acting as on continue\npalisade-drop: blocked 203.0.113.7 on dry-run for 11m at most');
     expect(install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
-    const disable = await execd.pipeIn('palisade-drop', `${appendCommand(document, 'disable')}\n`);
+    const disable = await execa('sh', ['-c', echo('disable')], { cwd, reject: false });
     expect(disable.exitCode).toBe(0);
-    expect(disable.stderr).toContain('unblocked 198.51.100.5');
+    expect(disable.stderr).toBe('palisade-drop: unblocked 203.0.113.7 on dry-run');
     expect(addresses()).toEqual([]);
   });
 });
