@@ -223,6 +223,6 @@ export function notificationBody(config: NotifyConfig, alert: Record<string, unk
     case 'teams':
       return teamsBody(viewOf(alert, sourceFields, fields));
     case 'generic':
-      return renderTemplate(config.template ?? defaultGenericTemplate, alert);
+      return renderTemplate(config.template ?? defaultGenericTemplate(fields), alert);
   }
 }
