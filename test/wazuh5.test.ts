@@ -184,12 +184,20 @@ describe('extra_arguments: split without a shell, then checked as <extra_args> i
     ['a URL', '--source-field https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'],
     ['a quoted URL with spaces', '--x "https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k and more"'],
     ['a URL with an unbalanced quote', "--x 'https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k"],
+    ['a URL after "="', '--url=https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'],
   ])('%s is refused and never reaches the log', async (_name, extraArguments) => {
     const run = await execd.enable('palisade-drop', finding5('198.51.100.8'), { extraArguments });
     expect(run.exitCode).toBe(1);
     expect(install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
     expect(run.stderr).not.toContain('XoXbT0kEn5ecretW3bh00k');
     expect(addresses()).toEqual([]);
+  });
+
+  it('4.x: a URL after "=" in <extra_args> is refused and hidden the same way', async () => {
+    const run = await execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--url=https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'] });
+    expect(run.exitCode).toBe(1);
+    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/^<extra_args>: a URL is refused here/);
+    expect(install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
   });
 
   it('null or absent extra_arguments are no options', async () => {

@@ -32,9 +32,12 @@ export function optionFlag(key: keyof CommandOptions): string {
   return Object.entries(flags).find(([, spec]) => spec.key === key)?.[0] ?? key;
 }
 
-/** scheme://...: what a webhook URL pasted into <extra_args> (as wazuh-slack wants it) looks like. */
+/**
+ * scheme://...: what a webhook URL pasted into <extra_args> (as wazuh-slack wants it) looks like, anywhere in the
+ * word: --url=https://... is one too, and must not reach an "unknown option" line.
+ */
 export function looksLikeUrl(arg: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(arg);
+  return /[a-z][a-z0-9+.-]*:\/\//i.test(arg);
 }
 
 export class OptionsError extends Error {
