@@ -5,12 +5,18 @@
  * stdin open, reads one line, answers continue or abort from its own timeout list keyed
  * basename-key1-key2, and later runs the delete with stdin closed after the line.
  *
+ * And as 5.x execd does (v5.0.0-beta4 execd.c ExecdRun, shared/wazuh5-execd/README.md): the finding document
+ * with "command":"enable" appended as its last member, even when it already has a "command"; the reply and the
+ * disable replace the first member cJSON finds by that name (case-insensitively) instead; only type stateful
+ * with a numeric stateful_timeout is timed, and every stateless repeat gets continue.
+ *
  * `palisade simulate` runs alerts through it, and the test harness (test/harness/execd.ts) builds on it.
  * Unlike execd it never waits forever: a command that does not answer or exit within hangMs is killed and
  * reported, since that is exactly the fault (wazuh#29602) a person simulating wants to see.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
+import { topLevelMembers } from '../runtime/json-members.js';
 
 export interface AddRun {
   /** The message execd wrote on the command's stdin. */
@@ -44,6 +50,47 @@ interface TimeoutEntry {
   deleteLine: string;
   addedAt: number;
   timeout: number;
+}
+
+/** What 5.x's manager puts in wazuh.active_response (execd itself reads executable, type and stateful_timeout). */
+export interface ActiveResponse5 {
+  type?: 'stateful' | 'stateless' | string;
+  /** Seconds; the dashboard's default is 180. A non-number counts as 0 in execd. */
+  statefulTimeout?: unknown;
+  extraArguments?: string | null;
+}
+
+/**
+ * cJSON_ReplaceItemInObject(root, "command", value) on the text, or cJSON_AddStringToObject when there is none:
+ * the first member whose name is "command" in any case becomes "command":value where it stands.
+ */
+export function replaceCommand(line: string, value: string): string {
+  const member = topLevelMembers(line).find((m) => m.key.toLowerCase() === 'command');
+  const replacement = `"command":${JSON.stringify(value)}`;
+  if (member) return `${line.slice(0, member.keyStart)}${replacement}${line.slice(member.valueEnd)}`;
+  return appendCommand(line, value);
+}
+
+/** cJSON_AddStringToObject(root, "command", value): a new last member, whatever the document already has. */
+export function appendCommand(line: string, value: string): string {
+  const body = line.trimEnd().slice(0, -1).trimEnd();
+  return `${body}${body.endsWith('{') ? '' : ','}"command":${JSON.stringify(value)}}`;
+}
+
+/** Whether a line is a 5.x document (a top-level wazuh object), as execd tells the two apart. */
+function isWazuh5(line: string): boolean {
+  try {
+    const parsed = JSON.parse(line) as Record<string, unknown> | null;
+    return parsed !== null && typeof parsed.wazuh === 'object' && parsed.wazuh !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** 5.x execd's timeout for a document: (int)stateful_timeout when type is stateful and it is a number, else 0. */
+export function execd5Timeout(line: string): number {
+  const ar = (JSON.parse(line) as { wazuh?: { active_response?: { type?: unknown; stateful_timeout?: unknown } } }).wazuh?.active_response;
+  return ar?.type === 'stateful' && typeof ar.stateful_timeout === 'number' ? Math.trunc(ar.stateful_timeout) : 0;
 }
 
 export interface SimulatorOptions {
@@ -80,14 +127,49 @@ export class ExecdSimulator {
     };
   }
 
+  /**
+   * The document 5.x's manager sends for a finding (its framework merges the AR record into it), before execd
+   * appends its command: the finding's own members first, wazuh.active_response naming this command.
+   */
+  buildDocument5(name: string, finding: Record<string, unknown>, ar: ActiveResponse5 = {}): Record<string, unknown> {
+    const type = ar.type ?? 'stateful';
+    const activeResponse = {
+      name,
+      type,
+      stateful_timeout: 'statefulTimeout' in ar ? ar.statefulTimeout : type === 'stateful' ? 180 : null,
+      executable: name,
+      extra_arguments: ar.extraArguments ?? null,
+      location: 'local',
+      agent_id: null,
+    };
+    const wazuh = (finding.wazuh ?? {}) as Record<string, unknown>;
+    return { ...finding, wazuh: { ...wazuh, active_response: activeResponse } };
+  }
+
+  /** A 5.x finding fires: execd appends "command":"enable" to the document and runs it. */
+  async enable(name: string, finding: Record<string, unknown>, ar: ActiveResponse5 & { keepStdinOpen?: boolean } = {}): Promise<AddRun> {
+    return this.addLine(name, appendCommand(JSON.stringify(this.buildDocument5(name, finding, ar)), 'enable'), undefined, ar);
+  }
+
+  /** A 5.x disable for a finding, as execd sends it after stateful_timeout or at shutdown. */
+  async disable(name: string, finding: Record<string, unknown>, ar: ActiveResponse5 = {}): Promise<DeleteRun> {
+    const enableLine = appendCommand(JSON.stringify(this.buildDocument5(name, finding, ar)), 'enable');
+    return this.deleteLine(name, replaceCommand(enableLine, 'disable'));
+  }
+
   /** An alert fires: timeout 0 is a command without <timeout> (no timeout list, always continue). */
   async add(name: string, alert: unknown, options: { extraArgs?: readonly string[]; timeout?: number; keepStdinOpen?: boolean } = {}): Promise<AddRun> {
     const message = this.buildMessage(name, alert, options.extraArgs ?? []);
     return this.addLine(name, JSON.stringify(message), options.timeout ?? 600, options);
   }
 
-  /** Writes `line` as the message, exactly; the reply (if any) is built from it as execd does. */
-  async addLine(name: string, line: string, timeout = 600, options: { keepStdinOpen?: boolean } = {}): Promise<AddRun> {
+  /**
+   * Writes `line` as the message, exactly; the reply (if any) is built from it as execd does. The timeout is
+   * 4.x's <timeout> (600 unless given), or for a 5.x document what execd reads from it.
+   */
+  async addLine(name: string, line: string, timeout?: number, options: { keepStdinOpen?: boolean } = {}): Promise<AddRun> {
+    const wazuh5 = isWazuh5(line);
+    const seconds = timeout ?? (wazuh5 ? execd5Timeout(line) : 600);
     const program = `active-response/bin/${name}`;
     const child = this.spawnProgram(program, true);
     const output = collectOutput(child);
@@ -104,18 +186,17 @@ export class ExecdSimulator {
       rkey = rkey.slice(0, 4095);
       if (output.exited()) throw new ProtocolViolation(`${name} exited right after check_keys, without waiting for execd's reply`);
       decision = 'continue';
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      if (timeout !== 0) {
+      if (seconds !== 0) {
         const existing = this.timeouts.get(rkey);
         if (existing) {
           existing.addedAt = Date.now();
-          existing.timeout = timeout;
+          existing.timeout = seconds;
           decision = 'abort';
         } else {
-          this.timeouts.set(rkey, { program, deleteLine: JSON.stringify({ ...parsed, command: 'delete' }), addedAt: Date.now(), timeout });
+          this.timeouts.set(rkey, { program, deleteLine: replaceCommand(line, wazuh5 ? 'disable' : 'delete'), addedAt: Date.now(), timeout: seconds });
         }
       }
-      replyLine = JSON.stringify({ ...parsed, command: decision });
+      replyLine = replaceCommand(line, decision);
       child.stdin!.write(`${replyLine}\n`);
     }
     // execd closes stdin after its reply; keepStdinOpen proves the command exits without that.

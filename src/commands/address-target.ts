@@ -6,7 +6,7 @@
 import type { Block } from '../backends/backend.js';
 import { blockText, parseAddress, widenTo } from '../runtime/address.js';
 import { findAllowed } from '../runtime/allowlist.js';
-import { defaultSourceFields, findSourceValue, wazuhMessages } from '../runtime/message.js';
+import { findSourceValue } from '../runtime/message.js';
 import type { CommandContext, Targeting } from './command.js';
 
 export interface AddressTarget {
@@ -16,18 +16,18 @@ export interface AddressTarget {
 }
 
 export function sourceFields(ctx: CommandContext): readonly string[] {
-  return ctx.options.sourceFields ?? ctx.config.source_fields ?? defaultSourceFields;
+  return ctx.options.sourceFields ?? ctx.config.source_fields ?? ctx.fields.sourceFields;
 }
 
 export function targetSource(ctx: CommandContext): Targeting<AddressTarget> {
   const fields = sourceFields(ctx);
   const found = findSourceValue(ctx.alert, fields);
   if (!found) {
-    return { ok: false, wazuhMessage: wazuhMessages.invalidSource, detail: `no address in ${fields.join(', ')} (set --source-field or source_fields: for this alert)` };
+    return { ok: false, wazuhMessage: ctx.fields.invalidSource, detail: `no address in ${fields.join(', ')} (set --source-field or source_fields: for this alert)` };
   }
   const parsed = parseAddress(found.value);
   if (!parsed.ok) {
-    return { ok: false, wazuhMessage: wazuhMessages.invalidSource, detail: `${found.field} is ${parsed.reason}` };
+    return { ok: false, wazuhMessage: ctx.fields.invalidSource, detail: `${found.field} is ${parsed.reason}` };
   }
   const block = parsed.block.family === 6 ? widenTo(parsed.block, ctx.config.ipv6_prefix) : parsed.block;
   return { ok: true, target: { block, field: found.field }, keys: [blockText(block)] };

@@ -237,7 +237,8 @@ export async function releaseBlock(
 export function logBlock(
   env: BlockingEnv,
   event: 'blocked' | 'refreshed',
-  details: { block: Block; backend: BackendName; outcome: AddOutcome; ttl: number; rule: BlockReason; field?: string },
+  /** expiry: which timer set ttl (drop.ts expiryOf), for the alert's blocks. */
+  details: { block: Block; backend: BackendName; outcome: AddOutcome; ttl: number; expiry?: string; rule: BlockReason; field?: string },
   extra: Record<string, unknown> = {},
 ): void {
   if (details.outcome.result === 'skipped') {
@@ -251,6 +252,7 @@ export function logBlock(
     result: details.outcome.result,
     ...(details.field ? { field: details.field } : {}),
     ttl: details.ttl,
+    ...(details.expiry ? { expiry: details.expiry } : {}),
     restored: details.outcome.restored,
     rule: details.rule,
     ...extra,

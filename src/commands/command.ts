@@ -4,7 +4,7 @@
  */
 import type { Config } from '../runtime/config.js';
 import type { Logger } from '../runtime/log.js';
-import type { ArMessage } from '../runtime/message.js';
+import type { ArRequest, DialectFields } from '../runtime/message.js';
 import type { CommandOptions } from '../runtime/options.js';
 
 export interface CommandContext {
@@ -15,9 +15,12 @@ export interface CommandContext {
   /** Permission bits of the config file (undefined: defaults, no file). Secrets in it need it private. */
   configFileMode?: number | undefined;
   options: CommandOptions;
-  message: ArMessage;
-  /** parameters.alert, or {} when the message has none. */
+  /** What execd asked, in either dialect. */
+  request: ArRequest;
+  /** request.alert: parameters.alert, or {} when the message has none (4.x); the whole finding (5.x). */
   alert: Record<string, unknown>;
+  /** Where this dialect's stock ARs look for things, and their words when a thing is not there. */
+  fields: DialectFields;
   log: Logger;
   /** The one-line account on stderr for a person running the command by hand. */
   tell(text: string): void;

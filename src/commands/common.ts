@@ -1,14 +1,16 @@
 /** Small things every AR command needs from the alert and its options. */
+import { fieldValue } from '../runtime/message.js';
 import { optionFlag, type CommandOptions } from '../runtime/options.js';
 import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import type { CommandContext, Targeting } from './command.js';
 
-/** The alert's rule, for the log and the state: why this was done. */
-export function ruleOf(alert: Record<string, unknown>): StateEntry['reason'] {
-  const rule = alert.rule as Record<string, unknown> | undefined;
-  if (!rule || typeof rule !== 'object') return undefined;
-  const id = typeof rule.id === 'string' || typeof rule.id === 'number' ? String(rule.id) : undefined;
-  const description = typeof rule.description === 'string' ? rule.description.slice(0, 256) : undefined;
+/** The alert's rule (rule.id and description in 4.x, wazuh.rule.id and title in 5.x), for the log and the state: why this was done. */
+export function ruleOf(ctx: Pick<CommandContext, 'alert' | 'fields'>): StateEntry['reason'] {
+  const ruleId = fieldValue(ctx.alert, ctx.fields.rule.id);
+  const ruleDescription = fieldValue(ctx.alert, ctx.fields.rule.description);
+  const id = typeof ruleId === 'string' || typeof ruleId === 'number' ? String(ruleId) : undefined;
+  const description = typeof ruleDescription === 'string' ? ruleDescription.slice(0, 256) : undefined;
+  if (id === undefined && description === undefined) return undefined;
   return { ...(id !== undefined ? { ruleId: id } : {}), ...(description !== undefined ? { description } : {}) };
 }
 

@@ -1,5 +1,5 @@
 /**
- * palisade-disable-account: lock the local account named by the alert's data.dstuser until execd's delete.
+ * palisade-disable-account: lock the local account named by the alert's data.dstuser (5.x: user.name) until execd's delete.
  *
  * Better than Wazuh's disable-account (shared/research/wazuh-ar-protocol.md, 7.10): `passwd -l` alone
  * leaves SSH keys working, so by default the account is also expired (`usermod --expiredate 1`), which
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
 import { runTool, toolRefused } from '../runtime/exec.js';
-import { fieldValue, wazuhMessages } from '../runtime/message.js';
+import { fieldValue } from '../runtime/message.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { stateDir } from '../runtime/state.js';
 import { BackendError } from '../backends/backend.js';
@@ -145,7 +145,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
     }
     const outcome = await underStateLock(ctx, async () => {
       const shadow = readShadow(user);
-      const reason = ruleOf(ctx.alert);
+      const reason = ruleOf(ctx);
       // A record already there holds the state from before the first lock: it must never be overwritten.
       const record = readRecord(ctx, user) ?? {
         user,
@@ -178,7 +178,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
       done: outcome.done,
       passwordWasLocked: !outcome.record.lockedPassword,
       sessionsKilled: outcome.killed,
-      rule: ruleOf(ctx.alert),
+      rule: ruleOf(ctx),
     });
     const what = outcome.done.length > 0 ? ` (${outcome.done.join(', ')})` : ' (it was already locked)';
     ctx.tell(`locked ${user}${what}${outcome.killed ? '; its processes were killed' : ''}`);
@@ -190,9 +190,10 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
     target(ctx): Targeting<AccountTarget> {
       const unused = unusedOptionRefusal(ctx, []);
       if (unused) return unused;
-      const user = fieldValue(ctx.alert, 'data.dstuser');
+      const { userField } = ctx.fields;
+      const user = fieldValue(ctx.alert, userField);
       const problem = usernameProblem(user);
-      if (problem) return { ok: false, wazuhMessage: wazuhMessages.invalidUser, detail: `data.dstuser is ${problem}` };
+      if (problem) return { ok: false, wazuhMessage: ctx.fields.invalidUser, detail: `${userField} is ${problem}` };
       return { ok: true, target: { user: user as string }, keys: [user as string] };
     },
     skipReason: async (ctx, target) => protectionReason(ctx, target.user),

@@ -28,20 +28,39 @@ export type DropTarget = AddressTarget;
 /** The hold of this command for this alert's key, which execd's delete for the same key lifts. */
 const holdOf = (ctx: CommandContext, target: DropTarget): HolderId => ({ by: ctx.name, key: blockText(target.block) });
 
+/**
+ * Added to 5.x's stateful_timeout for the kernel's own timer. execd looks at its timeout list once a second and
+ * runs one AR at a time, so its disable can wait behind a queue of other ARs (each bounded by command_timeout);
+ * a minute covers such a queue many times over, and still lifts a block whose disable never comes (execd killed,
+ * the agent reinstalled) minutes after execd meant to, not max_ttl (a week by default) later.
+ */
+export const statefulTimeoutMargin = 60;
+
+/** Which timer applies, in the log's words: --ttl given, 5.x's stateful_timeout + margin, or max_ttl. */
+export type Expiry = '--ttl' | 'stateful_timeout+margin' | 'max_ttl';
+
+export function expiryOf(ctx: CommandContext): { ttl: number; expiry: Expiry } {
+  const maxTtl = ctx.config.max_ttl;
+  if (ctx.options.ttl !== undefined) return { ttl: Math.min(ctx.options.ttl, maxTtl), expiry: '--ttl' };
+  const timeout = ctx.request.statefulTimeout;
+  if (timeout !== undefined && timeout + statefulTimeoutMargin < maxTtl) return { ttl: timeout + statefulTimeoutMargin, expiry: 'stateful_timeout+margin' };
+  // 4.x never says when its delete comes, and a 5.x stateless response gets none: the safety net is all there is.
+  return { ttl: maxTtl, expiry: 'max_ttl' };
+}
+
 export function dropCommand(pinned?: BackendName): ArCommand<DropTarget> {
   const chooseBackend = (ctx: CommandContext): BackendName => resolveBackend(ctx.config, pinned ?? ctx.options.backend);
-  const ttlOf = (ctx: CommandContext) => Math.min(ctx.options.ttl ?? ctx.config.max_ttl, ctx.config.max_ttl);
 
   /** add and refresh differ only in the word in the log: either way this command's hold is made or extended. */
   const apply = async (ctx: CommandContext, target: DropTarget, verb: 'add' | 'refresh') => {
     const backendName = chooseBackend(ctx);
-    const ttl = ttlOf(ctx);
-    const rule = ruleOf(ctx.alert);
+    const { ttl, expiry } = expiryOf(ctx);
+    const rule = ruleOf(ctx);
     const state = openStateStore(ctx);
     const request = { block: target.block, ttl, ...(rule ? { reason: rule } : {}), holder: holdOf(ctx, target) };
     const outcome = await holdBlock(ctx, state, backendName, request, { reject: ctx.options.reject });
     const event = verb === 'add' ? 'blocked' : 'refreshed';
-    logBlock(ctx, event, { block: target.block, backend: backendName, outcome, ttl, rule, field: target.field });
+    logBlock(ctx, event, { block: target.block, backend: backendName, outcome, ttl, expiry, rule, field: target.field });
     ctx.tell(describeBlock(event, target.block, backendName, outcome, ttl));
   };
 

@@ -7,7 +7,7 @@
  * Markdown links and emphasis. JSON serialisation does the rest.
  */
 import { parseAddress, blockText } from '../runtime/address.js';
-import { fieldValue, findSourceValue } from '../runtime/message.js';
+import { dialectFields, fieldValue, findSourceValue, type DialectFields } from '../runtime/message.js';
 import { defaultGenericTemplate, placeholderPattern, type NotifyConfig } from './notify-config.js';
 
 /** Enough of a log line to act on; a chat message is no place for a 64 KiB event. */
@@ -17,7 +17,8 @@ const maxFieldChars = 300;
 /** The alert as the chat messages show it: only what is there, as text. */
 export interface AlertView {
   description: string | undefined;
-  level: number | undefined;
+  /** 4.x: 0 to 15; 5.x: a Sigma level word (informational, low, medium, high, critical). */
+  level: number | string | undefined;
   ruleId: string | undefined;
   /** "(001) web01" / "web01" / "(001)". */
   agent: string | undefined;
@@ -32,9 +33,18 @@ export interface AlertView {
 
 export type Severity = 'low' | 'medium' | 'high' | 'unknown';
 
-/** wazuh-slack's thresholds: up to 4 is routine, 5 to 7 worth a look, 8 and above an attack. */
-export function severityOf(level: number | undefined): Severity {
+const sigmaSeverities: ReadonlyMap<string, Severity> = new Map([
+  ['informational', 'low'],
+  ['low', 'low'],
+  ['medium', 'medium'],
+  ['high', 'high'],
+  ['critical', 'high'],
+]);
+
+/** wazuh-slack's thresholds: up to 4 is routine, 5 to 7 worth a look, 8 and above an attack; 5.x's Sigma words likewise. */
+export function severityOf(level: number | string | undefined): Severity {
   if (level === undefined) return 'unknown';
+  if (typeof level === 'string') return sigmaSeverities.get(level) ?? 'unknown';
   if (level <= 4) return 'low';
   return level <= 7 ? 'medium' : 'high';
 }
@@ -56,25 +66,26 @@ export function truncate(text: string, max: number): string {
   return `${text.slice(0, end)}… [${text.length - end} more characters]`;
 }
 
-export function viewOf(alert: Record<string, unknown>, sourceFields: readonly string[]): AlertView {
+export function viewOf(alert: Record<string, unknown>, sourceFields: readonly string[], fields: DialectFields = dialectFields['4.x']): AlertView {
   const at = (path: string, max?: number) => textOf(fieldValue(alert, path), max);
-  const levelValue = Number(at('rule.level'));
-  const agentId = at('agent.id');
-  const agentName = at('agent.name');
+  const levelText = at(fields.rule.level);
+  const levelValue = Number(levelText);
+  const agentId = at(fields.agent.id);
+  const agentName = at(fields.agent.name);
   const agent = agentId !== undefined && agentName !== undefined ? `(${agentId}) ${agentName}` : agentName ?? (agentId !== undefined ? `(${agentId})` : undefined);
   const found = findSourceValue(alert, sourceFields);
   const parsed = found !== undefined ? parseAddress(found.value) : undefined;
-  const timestamp = at('timestamp');
+  const timestamp = at(fields.timestamp);
   const time = timestamp !== undefined ? Date.parse(timestamp) : Number.NaN;
   return {
-    description: at('rule.description'),
-    level: Number.isInteger(levelValue) && levelValue >= 0 ? levelValue : undefined,
-    ruleId: at('rule.id'),
+    description: at(fields.rule.description),
+    level: Number.isInteger(levelValue) && levelValue >= 0 ? levelValue : fields.levelIsWord && levelText !== undefined && sigmaSeverities.has(levelText) ? levelText : undefined,
+    ruleId: at(fields.rule.id),
     agent,
     agentlessHost: at('agentless.host'),
-    location: at('location'),
+    location: at(fields.location),
     source: parsed?.ok ? blockText(parsed.block) : undefined,
-    fullLog: at('full_log', maxLogChars),
+    fullLog: at(fields.fullLog, maxLogChars),
     time: Number.isNaN(time) ? undefined : Math.floor(time / 1000),
   };
 }
@@ -205,13 +216,13 @@ export function renderTemplate(template: unknown, alert: Record<string, unknown>
   return template;
 }
 
-export function notificationBody(config: NotifyConfig, alert: Record<string, unknown>, sourceFields: readonly string[]): unknown {
+export function notificationBody(config: NotifyConfig, alert: Record<string, unknown>, sourceFields: readonly string[], fields?: DialectFields): unknown {
   switch (config.format) {
     case 'slack':
-      return slackBody(viewOf(alert, sourceFields));
+      return slackBody(viewOf(alert, sourceFields, fields));
     case 'teams':
-      return teamsBody(viewOf(alert, sourceFields));
+      return teamsBody(viewOf(alert, sourceFields, fields));
     case 'generic':
-      return renderTemplate(config.template ?? defaultGenericTemplate, alert);
+      return renderTemplate(config.template ?? defaultGenericTemplate(fields), alert);
   }
 }

@@ -8,6 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { numberBetween, transportLimitsShape, absolutePathSchema } from '../backends/http/transport.js';
+import { dialectFields, type DialectFields } from '../runtime/message.js';
 
 export const notifyFormats = ['slack', 'teams', 'generic'] as const;
 
@@ -64,19 +65,25 @@ const templateSchema = z.record(z.string(), z.json()).check(
   }),
 );
 
-/** What a generic webhook gets when no template is given: the fields a receiver most often wants, flat. */
-export const defaultGenericTemplate = {
-  title: '{rule.description}',
-  level: '{rule.level}',
-  rule_id: '{rule.id}',
-  agent_id: '{agent.id}',
-  agent_name: '{agent.name}',
-  srcip: '{data.srcip}',
-  location: '{location}',
-  full_log: '{full_log}',
-  timestamp: '{timestamp}',
-  alert_id: '{id}',
-};
+/**
+ * What a generic webhook gets when no template is given: the fields a receiver most often wants, flat, under the
+ * same keys in either dialect (4.x: {rule.description}, {data.srcip}, ...; 5.x: {wazuh.rule.title}, {source.ip}, ...).
+ */
+export function defaultGenericTemplate(fields: DialectFields = dialectFields['4.x']): Record<string, string> {
+  const at = (path: string) => `{${path}}`;
+  return {
+    title: at(fields.rule.description),
+    level: at(fields.rule.level),
+    rule_id: at(fields.rule.id),
+    agent_id: at(fields.agent.id),
+    agent_name: at(fields.agent.name),
+    srcip: at(fields.sourceFields.at(-1)!),
+    location: at(fields.location),
+    full_log: at(fields.fullLog),
+    timestamp: at(fields.timestamp),
+    alert_id: '{id}',
+  };
+}
 
 export const notifyConfigSchema = z
   .strictObject({
@@ -92,7 +99,7 @@ export const notifyConfigSchema = z
      * agent (blocks included) for this long at most. Hence less than the firewall APIs' default.
      */
     budget: z._default(numberBetween(0, 600), 10),
-    /** format generic only: the JSON body, with placeholders. Default: defaultGenericTemplate. */
+    /** format generic only: the JSON body, with placeholders. Default: defaultGenericTemplate(), per dialect. */
     template: z.optional(templateSchema),
   })
   .check(

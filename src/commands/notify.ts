@@ -71,10 +71,10 @@ export function notifyCommand(): ArCommand<undefined> {
         // The outcome is this command's one record (notified, or the dispatcher's error), not one per request.
         recordRequests: false,
       });
-      const body = notificationBody(config, ctx.alert, sourceFields(ctx));
+      const body = notificationBody(config, ctx.alert, sourceFields(ctx), ctx.fields);
       // Slack answers "ok" in plain text, Teams Workflows 202 with nothing: only the status says how it went.
       const answer = await client.request({ method: 'POST', body, verb: 'notify', bodyMayBeText: true });
-      const rule = ruleOf(ctx.alert);
+      const rule = ruleOf(ctx);
       ctx.log.info({ event: 'notified', format: config.format, status: answer.status, attempts: answer.attempts, elapsed_ms: answer.elapsedMs, ...(rule ? { rule } : {}) });
       const tries = answer.attempts === 1 ? '' : ` after ${answer.attempts} attempts`;
       ctx.tell(`posted the alert to the ${config.format} webhook: HTTP ${answer.status}${tries}, ${answer.elapsedMs} ms`);

@@ -1,5 +1,5 @@
 /**
- * palisade-quarantine: move the file a file-integrity (syscheck.path) or VirusTotal
+ * palisade-quarantine: move the file a file-integrity (syscheck.path; 5.x: file.path) or VirusTotal
  * (data.virustotal.source.file) alert names into a root-only quarantine directory, with a record of what it
  * was; execd's delete puts it back, unless something new has taken its place.
  *
@@ -47,8 +47,6 @@ import { findSourceValue } from '../runtime/message.js';
 import { stateDir } from '../runtime/state.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
-
-export const quarantineFields = ['syscheck.path', 'data.virustotal.source.file'] as const;
 
 /** PATH_MAX: a longer name is not one the kernel would have reported. */
 const maxPathBytes = 4096;
@@ -282,7 +280,7 @@ function moveIntoQuarantine(ctx: CommandContext, target: QuarantineTarget): Quar
     const stored = join(dir, `${id}.data`);
     const recordFile = join(dir, `${id}.json`);
     const recordOf = (stat: Stats, sha256: string): QuarantineRecord => {
-      const rule = ruleOf(ctx.alert);
+      const rule = ruleOf(ctx);
       return {
         path: target.path,
         sha256,
@@ -490,8 +488,9 @@ export function quarantineCommand(): ArCommand<QuarantineTarget> {
     target(ctx): Targeting<QuarantineTarget> {
       const unused = unusedOptionRefusal(ctx, []);
       if (unused) return unused;
-      const found = findSourceValue(ctx.alert, quarantineFields);
-      if (!found) return { ok: false, wazuhMessage: '', detail: `no file in ${quarantineFields.join(' or ')}: not a file-integrity or VirusTotal alert` };
+      const { fileFields } = ctx.fields;
+      const found = findSourceValue(ctx.alert, fileFields);
+      if (!found) return { ok: false, wazuhMessage: '', detail: `no file in ${fileFields.join(' or ')}: not a file-integrity or VirusTotal alert` };
       const problem = pathProblem(found.value);
       if (problem) return { ok: false, wazuhMessage: '', detail: `${found.field} is ${problem}` };
       const path = found.value as string;

@@ -5,17 +5,19 @@
  *   Starting → read one line → echo it → validate → [add: check_keys → read execd's reply → echo it]
  *   → act → Ended
  *
+ * The same in both dialects (4.x's message, 5.x's finding document: message.ts), as both stock libraries log.
+ *
  * Exit statuses: 0 done (also: skipped, aborted), 1 a config or firewall error, 255 bad input.
  */
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
 import { ConfigError, configCachePath, configPath, fileMode, loadConfig } from './config.js';
 import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
-import { checkKeysLine, parseInput, parseReply, wazuhMessages } from './message.js';
-import { looksLikeUrl, OptionsError, parseCommandOptions } from './options.js';
+import { checkKeysLine, dialectFields, parseInput, parseReply, wazuhMessages, type ArRequest, type Dialect } from './message.js';
+import { looksLikeUrl, optionWords, OptionsError, parseCommandOptions } from './options.js';
 import { LineReader } from './stdin.js';
 
 export const exitStatus = { ok: 0, failed: 1, invalidInput: 255 } as const;
@@ -58,15 +60,16 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   const first = reader.readLine();
   if (first.kind === 'eof') return refuse(wazuhMessages.cannotRead, 'stdin ended before a message arrived', exitStatus.invalidInput);
   if (first.kind === 'too-long') return refuse(wazuhMessages.invalidInput, 'the message is longer than 64 KiB', exitStatus.invalidInput);
-  const input = parseInput(first.text);
-  if (input.ok) hideUrlArgs(input.message.parameters.extra_args, log);
+  const input = parseInput(first.text, { execdAwaitsKeys: stdoutIsPipe });
+  if (input.ok) hideUrlArgs(input.request.extraArgs, log);
   // Wazuh logs the line with its newline, which leaves a blank line after it; the decoders expect that.
   log.plain(first.terminated ? `${first.text}\n` : first.text);
   const ignored = reader.discardBuffered();
   if (ignored > 0) log.warn({ event: 'ignored-input', bytes: ignored }, 'only the first line is the message; the rest was ignored');
 
   if (!input.ok) return refuse(input.wazuhMessage, input.detail, exitStatus.invalidInput);
-  const { message, verb } = input;
+  const { request } = input;
+  const { verb } = request;
 
   let config;
   const configFile = configPath(installDir);
@@ -78,15 +81,25 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   }
   let options;
   try {
-    options = parseCommandOptions(message.parameters.extra_args);
+    options = parseCommandOptions(optionWords(request.extraArgs));
   } catch (error) {
-    if (error instanceof OptionsError) return refuse(undefined, `<extra_args>: ${error.message}`, exitStatus.failed);
+    if (error instanceof OptionsError) return refuse(undefined, `${optionsOrigin[request.dialect]}: ${error.message}`, exitStatus.failed);
     throw error;
   }
 
   const command = await loadCommand();
-  const alert = message.parameters.alert ?? {};
-  const ctx: CommandContext = { name, installDir, config, configFileMode: fileMode(configFile), options, message, alert, log, tell };
+  const ctx: CommandContext = {
+    name,
+    installDir,
+    config,
+    configFileMode: fileMode(configFile),
+    options,
+    request,
+    alert: request.alert,
+    fields: dialectFields[request.dialect],
+    log,
+    tell,
+  };
   const targeting = command.target(ctx);
   if (!targeting.ok) return refuse(targeting.wazuhMessage, targeting.detail, exitStatus.invalidInput);
   const { target, keys } = targeting;
@@ -101,7 +114,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
         return exitStatus.ok;
       }
       if (command.stateful) {
-        const decision = handshake(name, keys, reader, log, tell);
+        const decision = handshake(name, keys, request.dialect, reader, log, tell);
         if (decision === 'invalid') return exitStatus.invalidInput;
         if (decision === 'abort') {
           await command.refresh?.(ctx, target);
@@ -124,21 +137,56 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   return exitStatus.ok;
 }
 
+/** Where each dialect's options came from, for a refusal. */
+const optionsOrigin: Record<Dialect, string> = { '4.x': '<extra_args>', '5.x': 'wazuh.active_response.extra_arguments' };
+
 /**
- * A URL in <extra_args> is refused (options.ts), and may be a webhook's credential: it must not reach the log
- * in the echoed line first, in whichever form the line spells it.
+ * Whether execd reads our stdout: a pipe on enable/add (it waits there for check_keys), /dev/null on a disable
+ * or delete (a terminal, run by hand). Only a 5.x document that reads the same both ways needs it (message.ts,
+ * execdVerb). A socket counts as a pipe: that is what Node's child_process (the simulator) gives.
  */
-function hideUrlArgs(extraArgs: readonly unknown[] | undefined, log: Logger): void {
-  for (const arg of extraArgs ?? []) {
-    if (typeof arg === 'string' && looksLikeUrl(arg)) log.addSecret(arg);
+function stdoutIsPipe(): boolean {
+  try {
+    const stat = fstatSync(1);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
   }
+}
+
+/**
+ * A URL in the options is refused (options.ts), and may be a webhook's credential: it must not reach the log
+ * in the echoed line first, in whichever form the line spells it. 5.x's one string is hidden whole when any of
+ * its words is a URL (or it cannot be split, and holds "://"): quotes may have joined the URL to other words.
+ */
+function hideUrlArgs(extraArgs: ArRequest['extraArgs'], log: Logger): void {
+  if (typeof extraArgs === 'string') {
+    let words: readonly string[];
+    try {
+      words = optionWords(extraArgs) as string[];
+    } catch {
+      if (extraArgs.includes('://')) hideSecret(extraArgs, log);
+      return;
+    }
+    if (words.some(looksLikeUrl)) hideSecret(extraArgs, log);
+    for (const word of words) if (looksLikeUrl(word)) hideSecret(word, log);
+    return;
+  }
+  for (const arg of extraArgs ?? []) {
+    if (typeof arg === 'string' && looksLikeUrl(arg)) hideSecret(arg, log);
+  }
+}
+
+/** The logger hides every form a secret can take in a line (runtime/secret-forms.ts). */
+function hideSecret(secret: string, log: Logger): void {
+  log.addSecret(secret);
 }
 
 /**
  * check_keys, then execd's one-line verdict. execd never closes our stdin before answering, so end of
  * input here means a person piped the message in by hand: they mean "do it", so it counts as continue.
  */
-function handshake(name: string, keys: string[], reader: LineReader, log: Logger, tell: (text: string) => void): 'continue' | 'abort' | 'invalid' {
+function handshake(name: string, keys: string[], dialect: Dialect, reader: LineReader, log: Logger, tell: (text: string) => void): 'continue' | 'abort' | 'invalid' {
   const line = checkKeysLine(name, keys);
   log.plain(line);
   try {
@@ -157,7 +205,7 @@ function handshake(name: string, keys: string[], reader: LineReader, log: Logger
     return 'invalid';
   }
   log.plain(reply.terminated ? `${reply.text}\n` : reply.text);
-  const verdict = parseReply(reply.text);
+  const verdict = parseReply(reply.text, dialect);
   if (!verdict.ok) {
     log.plain(verdict.wazuhMessage);
     return 'invalid';

@@ -1,6 +1,6 @@
 /**
- * Per-command options from Wazuh's <extra_args> (execd passes them as parameters.extra_args, split on
- * spaces). A typo in ossec.conf must never become a silent no-op or an unexpected block, so an unknown
+ * Per-command options from Wazuh's <extra_args> (4.x execd passes them as parameters.extra_args, split on
+ * spaces; 5.x as the one string wazuh.active_response.extra_arguments, split here). A typo in ossec.conf must never become a silent no-op or an unexpected block, so an unknown
  * or malformed flag refuses the run, naming the flag.
  */
 import * as z from 'zod/mini';
@@ -44,6 +44,62 @@ export function looksLikeUrl(arg: string): boolean {
 
 export class OptionsError extends Error {
   override name = 'OptionsError';
+}
+
+/**
+ * Splits 5.x's extra_arguments into words as a POSIX shell would, without one: whitespace separates; '…' keeps
+ * everything literally; "…" keeps everything but \\, \", \$, \` and a backslash-newline; a backslash outside
+ * quotes keeps the next character. Nothing is expanded ($HOME, *, ~ stay as written) and nothing is run.
+ * An unbalanced quote or a trailing backslash is refused: the administrator meant something we cannot know.
+ */
+export function splitCommandLine(text: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) throw new OptionsError(`unbalanced ' at character ${i + 1} of extra_arguments`);
+      word += text.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (char === '"') {
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === '\\' && j + 1 < text.length && '\\"$`\n'.includes(text[j + 1]!)) {
+          j++;
+          if (text[j] !== '\n') word += text[j];
+        } else word += text[j];
+      }
+      if (j >= text.length) throw new OptionsError(`unbalanced " at character ${i + 1} of extra_arguments`);
+      inWord = true;
+      i = j;
+    } else if (char === '\\') {
+      if (i + 1 >= text.length) throw new OptionsError('extra_arguments ends with a lone backslash');
+      i++;
+      // A backslash-newline joins lines, as in a shell.
+      if (text[i] !== '\n') {
+        word += text[i];
+        inWord = true;
+      }
+    } else if (char === ' ' || char === '\t' || char === '\n') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += char;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** The options' words as either dialect delivers them: 4.x's list as is, 5.x's string split (null: none). */
+export function optionWords(extraArgs: readonly unknown[] | string | null | undefined): readonly unknown[] {
+  if (typeof extraArgs === 'string') return splitCommandLine(extraArgs);
+  return extraArgs ?? [];
 }
 
 export function parseCommandOptions(extraArgs: readonly unknown[] | undefined): CommandOptions {

@@ -7,6 +7,7 @@ import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
+import { finding5 } from '../harness/findings.js';
 import { createInstall, type Install } from '../harness/install.js';
 import { startFirewallServer, type FirewallServer } from '../fixtures/http-firewall/server.js';
 import { teamsSignature, webhookPath, type Delivery, type WebhookKind } from '../fixtures/http-firewall/webhook.js';
@@ -197,6 +198,27 @@ describe('posting an alert', () => {
         full_log: sshAlert.full_log,
         timestamp: sshAlert.timestamp,
         alert_id: sshAlert.id,
+      },
+    ]);
+  });
+
+  it('generic without a template, from a Wazuh 5.x finding: the same keys, from the finding\'s fields', async () => {
+    await startWebhook('generic');
+    const finding = finding5('203.0.113.7', { wazuh: { agent: { id: '001', name: 'web01' }, rule: { id: 'd5cc0e71', title: 'Failed authentication attempt', level: 'low' }, protocol: { location: 'journald' } } });
+    const run = await execd.enable(command, finding, { type: 'stateless', keepStdinOpen: true });
+    expect(run.exitCode).toBe(0);
+    expect(bodies()).toEqual([
+      {
+        title: 'Failed authentication attempt',
+        level: 'low',
+        rule_id: 'd5cc0e71',
+        agent_id: '001',
+        agent_name: 'web01',
+        srcip: '203.0.113.7',
+        location: 'journald',
+        full_log: 'Failed password for root from 203.0.113.7 port 50022 ssh2',
+        timestamp: '2026-12-06T03:50:38.149Z',
+        alert_id: null,
       },
     ]);
   });

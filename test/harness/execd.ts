@@ -48,6 +48,17 @@ export class Execd extends ExecdSimulator {
     }
   }
 
+  /** Sends the message, waits for check_keys, then answers `reply` where execd would answer continue or abort. */
+  async answer(name: string, line: string, reply: string): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const child = this.spawnProgram(`active-response/bin/${name}`, true);
+    const output = collectOutput(child);
+    child.stdin!.write(`${line}\n`);
+    await output.firstLine(this.hangMs, `${name} wrote no check_keys line`);
+    child.stdin!.end(`${reply}\n`);
+    const exitCode = await output.exit(this.hangMs, `${name} did not exit after the reply`);
+    return { exitCode, stdout: output.stdout(), stderr: output.stderr() };
+  }
+
   /**
    * What a person does in a terminal: `echo '<line>' | active-response/bin/<name>`. stdin ends right after
    * the input, so no reply to check_keys ever comes.
