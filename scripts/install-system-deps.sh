@@ -7,7 +7,7 @@ packages=(
   rpm fakeroot binutils dpkg                           # rpmbuild (it calls binutils), dpkg-deb
   passwd login libnss-wrapper                          # accounts for disable-account and package tests
   openssl netcat-openbsd hyperfine ca-certificates make time
-  jq python3                                           # bench/execd-burst.py and its bash+jq reference AR
+  jq python3 strace                                    # bench/execd-burst.py and its bash+jq reference AR; strace for a test that counts syscalls
   libmsgpackc2 libyaml-0-2 libcurl4 libpcre2-8-0 libsqlite3-0 libssl3 zlib1g   # what ../shared's real wazuh-execd links
 )
 missing=()

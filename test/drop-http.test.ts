@@ -3,7 +3,7 @@
  * speaking the generic preset's API (test/fixtures/http-firewall). The backend's own cases, preset by
  * preset, are in test/backends/http.test.ts.
  */
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from './harness/execd.js';
@@ -77,5 +77,28 @@ describe('palisade-http-drop through execd', () => {
     expect(held()).toEqual(['198.51.100.63']);
     // The echoed config never reaches the log, and neither does the token.
     expect(everything()).not.toContain(token);
+  });
+
+  it('never puts the token on a command line, where any local user could read it in /proc', async () => {
+    // A slow API keeps the command at work long enough to look at every process's argv meanwhile.
+    server.inject({ delayMs: 1500 });
+    const running = execd.add('palisade-http-drop', alert('198.51.100.64'));
+    const seen: string[] = [];
+    const deadline = Date.now() + 1200;
+    while (Date.now() < deadline) {
+      for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (argv.includes(token)) seen.push(argv.replaceAll('\0', ' '));
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const run = await running;
+    expect(run.exitCode).toBe(0);
+    expect(held()).toEqual(['198.51.100.64']);
+    expect(seen).toEqual([]);
   });
 });
