@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ListReadError, maxLineLength, parseThreatList, readThreatList } from '../src/runtime/threat-list.js';
+import { collapseList, ListReadError, maxLineLength, parseThreatList, readThreatList } from '../src/runtime/threat-list.js';
 
 const addresses = (text: string) => parseThreatList(text).entries.map((entry) => entry.block.address);
 
@@ -59,7 +59,7 @@ describe('list formats', () => {
   });
 
   it('skips repeats and entries inside a wider network of the list, naming the line that covers them', () => {
-    const list = parseThreatList('198.51.100.7\n198.51.100.0/24\n198.51.100.7\n198.51.100.128/25\n203.0.113.1\n2001:db8::/32\n2001:db8:1::1\n');
+    const list = collapseList(parseThreatList('198.51.100.7\n198.51.100.0/24\n198.51.100.7\n198.51.100.128/25\n203.0.113.1\n2001:db8::/32\n2001:db8:1::1\n').entries);
     expect(list.entries.map((entry) => entry.block.address)).toEqual(['198.51.100.0/24', '203.0.113.1', '2001:db8::/32']);
     expect(list.skipped).toEqual([
       { line: 1, text: '198.51.100.7', reason: 'inside 198.51.100.0/24 (line 2)' },
@@ -67,7 +67,7 @@ describe('list formats', () => {
       { line: 4, text: '198.51.100.128/25', reason: 'inside 198.51.100.0/24 (line 2)' },
       { line: 7, text: '2001:db8:1::1', reason: 'inside 2001:db8::/32 (line 6)' },
     ]);
-    expect(parseThreatList('203.0.113.1\n203.0.113.1\n').skipped).toEqual([{ line: 2, text: '203.0.113.1', reason: 'repeats line 1' }]);
+    expect(collapseList(parseThreatList('203.0.113.1\n203.0.113.1\n').entries).skipped).toEqual([{ line: 2, text: '203.0.113.1', reason: 'repeats line 1' }]);
   });
 });
 

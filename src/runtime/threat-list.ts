@@ -26,11 +26,10 @@ export interface ListEntry {
 }
 
 export interface ParsedList {
+  /** Every address line, in order, repeats included: collapseList drops what is redundant. */
   entries: ListEntry[];
   /** Lines that are no address: by line number, with why. */
   refused: ListRefusal[];
-  /** Entries a wider (or the same) entry of the list already covers: blocking them would change nothing. */
-  skipped: ListRefusal[];
   /** Blank and comment lines. */
   comments: number;
 }
@@ -68,10 +67,7 @@ function coveringIn(kept: ReadonlyMap<string, ListEntry>, prefixes: ReadonlySet<
   return undefined;
 }
 
-/**
- * Every line of a list, parsed; then what the list itself makes redundant: a repeated entry, and any entry
- * inside a wider network of the list (an nftables interval set refuses to hold both).
- */
+/** Every line of a list, parsed. */
 export function parseThreatList(text: string): ParsedList {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
@@ -86,7 +82,15 @@ export function parseThreatList(text: string): ParsedList {
     else if ('reason' in result) refused.push({ line: index + 1, text: quoted(raw), reason: result.reason });
     else parsed.push({ line: index + 1, block: result.block });
   });
+  return { entries: parsed, refused, comments };
+}
 
+/**
+ * What the list itself makes redundant: a repeated entry, and any entry inside a wider network of the list
+ * (an nftables interval set refuses to hold both). Run it on what the allow-list let through, never before:
+ * a hostile 0.0.0.0/0 that the allow-list refuses must not make every other line look covered.
+ */
+export function collapseList(parsed: readonly ListEntry[]): { entries: ListEntry[]; skipped: ListRefusal[] } {
   // Widest first, so a network is kept before anything inside it; then by line, so the first of twins is kept.
   const byWidth = [...parsed].sort((a, b) => a.block.family - b.block.family || a.block.prefix - b.block.prefix || a.line - b.line);
   const kept = new Map<string, ListEntry>();
@@ -105,7 +109,7 @@ export function parseThreatList(text: string): ParsedList {
     if (!isSingleHost(entry.block)) prefixes[entry.block.family].add(entry.block.prefix);
   }
   const entries = [...kept.values()].sort((a, b) => a.line - b.line);
-  return { entries, refused, skipped: skipped.sort((a, b) => a.line - b.line), comments };
+  return { entries, skipped: skipped.sort((a, b) => a.line - b.line) };
 }
 
 /**
