@@ -96,7 +96,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     for (const entry of [...expired, ...allowListed]) state.remove(entry);
     report.expired = expired.length;
     report.lifted = allowListed.map((entry) => entry.address);
-    const backend = await openBackend(env, report.backend, state);
+    const backend = await openBackend(env, report.backend, state, { known: () => active });
     const ensured = await backend.ensure();
     report.recreated = ensured.created;
     report.restored = ensured.restored;

@@ -11,6 +11,7 @@
  */
 import type { BackendName, Block, TimedBlock } from '../backends/backend.js';
 import { isSingleHost, overlaps, widenTo } from '../runtime/address.js';
+import { nowSeconds } from '../runtime/duration.js';
 import { runTool } from '../runtime/exec.js';
 import { isHeldBy, withHold, withoutHold, type HolderId, type StateEntry, type StateStore } from '../runtime/state.js';
 import { openBackend, releaseBlock, holdBlock, type BlockingEnv, type BlockReason } from './blocking.js';
@@ -71,9 +72,11 @@ export async function holdBlocks(
 ): Promise<BulkBlockResult> {
   const result: BulkBlockResult = { added: [], present: [], skipped: [], refused: [], replaced: [], restored: 0, mode: 'transaction' };
   const { ttl, holder } = request;
-  const backend = await openBackend(env, backendName, state);
+  // What the state holds once the batch is written: a rebuild replays it without reading every file again.
+  let known: StateEntry[] | undefined;
+  const backend = await openBackend(env, backendName, state, { known: () => known });
   const plan = await state.locked(env.config.lock_timeout, async () => {
-    const now = Math.floor(Date.now() / 1000);
+    const now = nowSeconds();
     const active = state.active(backendName, now);
     const byAddress = new Map(active.map((entry) => [entry.address, entry]));
     const activeNetworks = active.filter((entry) => !isSingleHost(entry));
@@ -126,16 +129,21 @@ export async function holdBlocks(
     const flush = flushFileSystem(env, state.blocksDir);
     await state.putMany([...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)], flush);
     for (const entry of removed) state.remove(entry);
+    const written = new Map([...active, ...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)].map((entry) => [entry.address, entry]));
+    for (const entry of removed) written.delete(entry.address);
+    known = [...written.values()];
     const timed = (entry: StateEntry): TimedBlock => ({ block: blockOfEntry(entry), ttl: Math.max(1, entry.expiresAt - now) });
     try {
       const outcome = await backend.applyBatch({ add: add.map(({ entry }) => timed(entry)), renew: kept.map(({ entry }) => timed(entry)), remove: removed.map(timed) });
       result.restored = outcome.restored;
     } catch (error) {
       // The firewall holds what it held before: so must the state.
+      known = undefined;
       for (const { entry } of add) state.remove(entry);
       await state.putMany([...kept.map(({ previous }) => previous), ...removed], flush);
       throw error;
     }
+    known = undefined;
     return { ...planned, applied: true };
   });
 
@@ -185,7 +193,7 @@ export async function releaseBlocks(
   for (const backendName of backends) {
     const backend = await openBackend(env, backendName, state);
     const perEntry = await state.locked(env.config.lock_timeout, async () => {
-      const now = Math.floor(Date.now() / 1000);
+      const now = nowSeconds();
       const removals: Array<{ item: BulkItem; entry: StateEntry }> = [];
       const lightened: Array<{ item: BulkItem; entry: StateEntry; remaining: StateEntry }> = [];
       for (const item of items) {
