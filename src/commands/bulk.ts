@@ -83,7 +83,9 @@ export async function holdBlocks(
     const activePrefixes = new Set(activeNetworks.map((entry) => entry.prefix));
     const listPrefixes = new Set(items.filter((item) => !isSingleHost(item.block)).map((item) => item.block.prefix));
     const narrowerIndex = narrowerNetworks(activeNetworks, listPrefixes);
-    const held = new Set((await backend.list()).map((block) => block.address));
+    // Only a batch needs to know what the firewall holds beforehand; holdBlock finds out for itself, and an
+    // HTTP firewall must never be called under the state lock.
+    const held = new Set(backend.applyBatch ? (await backend.list()).map((block) => block.address) : []);
 
     const add: Array<{ item: BulkItem; entry: StateEntry }> = [];
     const renew: Array<{ item: BulkItem; entry: StateEntry; previous: StateEntry }> = [];
@@ -191,7 +193,6 @@ export async function releaseBlocks(
   const result: BulkReleaseResult = { removed: [], kept: [], absent: [], mode: 'transaction' };
   const found = new Set<BulkItem>();
   for (const backendName of backends) {
-    const backend = await openBackend(env, backendName, state);
     const perEntry = await state.locked(env.config.lock_timeout, async () => {
       const now = nowSeconds();
       const removals: Array<{ item: BulkItem; entry: StateEntry }> = [];
@@ -211,6 +212,9 @@ export async function releaseBlocks(
       const flush = flushFileSystem(env, state.blocksDir);
       await state.putMany(lightened.map(({ remaining }) => remaining), flush);
       for (const { item, remaining } of lightened) result.kept.push(note(item, `still held on ${backendName} by ${remaining.holders.map((holder) => holder.by).join(', ')}`));
+      if (removals.length === 0) return [];
+      // Opened only where something is to be removed: most backends hold none of the list.
+      const backend = await openBackend(env, backendName, state);
       if (!backend.applyBatch) return removals;
       for (const { entry } of removals) state.remove(entry);
       try {

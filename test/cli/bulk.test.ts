@@ -203,3 +203,28 @@ describe('block --from on ipset', () => {
     expect(own.stateEntries()).toEqual([]);
   });
 });
+
+describe('block --from on a firewall without batches', () => {
+  let own: Install;
+  beforeAll(() => {
+    own = createInstall({ config: 'backend: iptables\n' });
+  });
+  afterAll(async () => {
+    await palisade(own, ['flush', '--yes'], { netns: lab.protectedNs });
+    own?.remove();
+  });
+
+  it('takes one call per entry on iptables, with the same holds, counts and allow-list', async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    const file = listFile('iptables.txt', `${attacker}\n${lab.protected4}\n`);
+    const summary = await palisadeJson<Summary>(own, ['block', '--from', file], { netns: lab.protectedNs });
+    expect(summary).toMatchObject({ ok: true, added: 1, present: 0, refused: 1, mode: 'per-entry' });
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await lab.canConnect(neighbour)).toBe(true);
+    expect(await palisadeJson(own, ['block', '--from', file], { netns: lab.protectedNs })).toMatchObject({ added: 0, present: 1, mode: 'per-entry' });
+    const unblock = await palisadeJson<{ removed: number; absent: number }>(own, ['unblock', '--from', file], { netns: lab.protectedNs });
+    expect(unblock).toMatchObject({ removed: 1, absent: 1 });
+    expect(await lab.canConnect(attacker)).toBe(true);
+    expect(own.stateEntries()).toEqual([]);
+  });
+});
