@@ -151,7 +151,7 @@ describe('block --from on nftables', () => {
     expect(install.stateEntries()).toEqual([]);
   });
 
-  it('after nft flush ruleset, reconcile puts every listed block back', async () => {
+  it('after nft flush ruleset or a flushed set, reconcile puts every listed block back', async () => {
     const addresses = Array.from({ length: 500 }, (_, n) => `198.18.${n >> 8}.${n & 255}`);
     const [attacker] = lab.attacker4;
     const summary = await palisadeJson<Summary>(install, ['block', '--from', listFile('many.txt', `${[...addresses, attacker].join('\n')}\n`)], { netns: lab.protectedNs });
@@ -160,6 +160,14 @@ describe('block --from on nftables', () => {
     expect(await lab.canConnect(attacker)).toBe(true);
     const reconcile = await palisadeJson<{ ok: boolean; backends: Array<Record<string, unknown>> }>(install, ['reconcile'], { netns: lab.protectedNs });
     expect(reconcile.backends).toEqual([expect.objectContaining({ backend: 'nftables', restored: 501, active: 501 })]);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+
+    // A set emptied by hand keeps the table: the 501 missing blocks go back in one more transaction.
+    await lab.run(lab.protectedNs, ['nft', 'flush', 'set', 'inet', 'palisade', 'addr4']);
+    await lab.run(lab.protectedNs, ['nft', 'add', 'element', 'inet', 'palisade', 'addr4', '{ 203.0.113.99 }']);
+    expect(await lab.canConnect(attacker)).toBe(true);
+    const again = await palisadeJson<{ backends: Array<Record<string, unknown>> }>(install, ['reconcile'], { netns: lab.protectedNs });
+    expect(again.backends).toEqual([expect.objectContaining({ backend: 'nftables', recreated: false, readded: 501, removedUnknown: ['203.0.113.99'], active: 501 })]);
     expect(await lab.canConnect(attacker, 500)).toBe(false);
   });
 });
