@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collapseList, ListReadError, maxLineLength, parseThreatList, readThreatList } from '../src/runtime/threat-list.js';
+import { collapseList, ListReadError, maxLineLength, maxListLines, parseThreatList, readThreatList } from '../src/runtime/threat-list.js';
 
 const addresses = (text: string) => parseThreatList(text).entries.map((entry) => entry.block.address);
 
@@ -104,6 +104,11 @@ describe('hostile lines', () => {
     const list = parseThreatList(huge);
     expect(list.entries.map((entry) => entry.block.address)).toEqual(['203.0.113.7']);
     expect(list.refused).toEqual([{ line: 1, text: `${'9'.repeat(80)}...`, reason: `line longer than ${maxLineLength} characters` }]);
+  });
+
+  it('refuses a list of more lines than it reads, before splitting it', () => {
+    expect(() => parseThreatList('\n'.repeat(maxListLines + 1))).toThrow(/more than 1,000,000 lines/);
+    expect(parseThreatList('\n'.repeat(maxListLines)).comments).toBe(maxListLines);
   });
 
   it('lets networks that cover this host, loopback or everything through the parser: the allow-list refuses those', () => {

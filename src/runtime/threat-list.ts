@@ -69,9 +69,12 @@ function coveringIn(kept: ReadonlyMap<string, ListEntry>, prefixes: ReadonlySet<
 
 /** Every line of a list, parsed. */
 export function parseThreatList(text: string): ParsedList {
+  // Counted before splitting: 32 MiB of bare newlines would be 32 million strings.
+  let newlines = 0;
+  for (let at = text.indexOf('\n'); at >= 0 && newlines <= maxListLines; at = text.indexOf('\n', at + 1)) newlines += 1;
+  if (newlines > maxListLines) throw new ListReadError(`the list has more than ${maxListLines.toLocaleString('en')} lines`);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  if (lines.length > maxListLines) throw new ListReadError(`the list has more than ${maxListLines.toLocaleString('en')} lines`);
   const parsed: ListEntry[] = [];
   const refused: ListRefusal[] = [];
   let comments = 0;
