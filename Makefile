@@ -7,7 +7,7 @@ SOURCES := $(shell find bin src -name '*.ts' 2>/dev/null)
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 PACKAGES := dist/palisade_$(VERSION)_amd64.deb dist/palisade-$(VERSION)-1.x86_64.rpm
 
-.PHONY: all setup system-deps build typecheck test demo bench-kernel package bench clean
+.PHONY: all setup system-deps build typecheck test demo bench-kernel bench-bulk package bench clean
 
 all: build
 
@@ -54,6 +54,11 @@ demo: system-deps build
 bench-kernel: system-deps build
 	$(call BUNDLE_SCRIPT,bench/kernel-scale.ts,.build/kernel-scale.mjs)
 	node .build/kernel-scale.mjs
+
+# A 10,000-line threat list through block --from, and reconcile after a reload: bench/RESULTS.md.
+bench-bulk: system-deps build
+	$(call BUNDLE_SCRIPT,bench/bulk.ts,.build/bulk.mjs)
+	node .build/bulk.mjs
 
 clean:
 	rm -rf dist .build .test-root

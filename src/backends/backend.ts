@@ -82,6 +82,23 @@ export interface BackendContext {
   stateDir?: string | undefined;
 }
 
+/** A block with the seconds its kernel timer should run. */
+export interface TimedBlock {
+  block: Block;
+  ttl: number;
+}
+
+/**
+ * Many changes at once (palisade block --from, unblock --from). `add`: blocks the firewall does not hold
+ * (the caller listed it first); `renew`: Palisade's own blocks, to this timer; `remove`: blocks to take out,
+ * each with the seconds it had left, so a firewall without transactions can put it back when it fails.
+ */
+export interface BatchChange {
+  add: TimedBlock[];
+  renew: TimedBlock[];
+  remove: TimedBlock[];
+}
+
 /**
  * One firewall. Every verb is idempotent, ensures the backend's own tables exist first, and throws a
  * BackendError carrying the tool's own message when the firewall refuses: it never succeeds silently.
@@ -99,6 +116,11 @@ export interface Backend {
   /** Renew the timer of a block Palisade holds to ttlSeconds from now (the latest of its holders'). Adds it if missing. */
   refresh(block: Block, ttlSeconds: number): Promise<AddOutcome>;
   list(): Promise<FirewallBlock[]>;
+  /**
+   * The whole batch as one transaction, all or nothing: on failure it throws and the firewall holds what it
+   * held before. Only firewalls that can do this in one tool run have it; the others take one verb per block.
+   */
+  applyBatch?(change: BatchChange): Promise<{ restored: number }>;
   /** The kernel's packet and byte counters of our rules, where it keeps them (palisade status). */
   dropCounters?(): Promise<DropCounter[]>;
   /** Remove every block and every table, chain, set or rule of ours. */

@@ -11,7 +11,7 @@
  * an `ipset test` before it tells "present" from "added" without ever listing a set on the add path, and
  * an add leaves a present address as it is.
  */
-import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock } from './backend.js';
+import type { ActiveBlock, Backend, BackendContext, BatchChange, Block, DropCounter, EnsureOutcome, FirewallBlock, TimedBlock } from './backend.js';
 import { BackendError } from './backend.js';
 import { isSingleHost, parseAddress } from '../runtime/address.js';
 import {
@@ -161,6 +161,15 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
     return { result: present ? ('present' as const) : ('added' as const), restored };
   };
 
+  /** Only a canonical address reaches an ipset restore line: the Block is parsed again here. */
+  const canonical = (block: Block): Block => {
+    const parsed = parseAddress(block.address, { allowNetwork: true });
+    if (!parsed.ok || parsed.block.address !== block.address || parsed.block.prefix !== block.prefix || parsed.block.family !== block.family) {
+      throw new BackendError(`refusing to hand "${block.address}" to ipset: it is not a canonical address or network`, { tool: 'ipset' });
+    }
+    return parsed.block;
+  };
+
   return {
     name: 'ipset',
     ensure: () => ensure(),
@@ -171,6 +180,30 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       if (!present) return { result: 'absent', restored };
       await ipset(['-exist', 'del', set.name, block.address], `cannot delete ${block.address} from set ${set.name}`);
       return { result: 'deleted', restored };
+    },
+    /**
+     * One `ipset restore -exist` after ensure(). ipset applies a restore line by line and stops at the first
+     * refusal, so when it fails the lines it may have applied are undone by a second restore: what was
+     * added goes, what was removed comes back with the time it had left. (A renewed timer stays renewed; the
+     * state keeps the old expiry and reconcile removes the block then.)
+     */
+    async applyBatch(change: BatchChange): Promise<{ restored: number }> {
+      const timed = (entries: TimedBlock[]) => entries.map(({ block, ttl }) => ({ block: canonical(block), timeout: kernelTimeout(ttl) }));
+      const [add, renew, remove] = [timed(change.add), timed(change.renew), timed(change.remove)];
+      if (add.length + renew.length + remove.length === 0) return { restored: 0 };
+      const { restored } = await ensure();
+      const addLine = ({ block, timeout }: { block: Block; timeout: number }) => `add ${setFor(block).name} ${block.address} timeout ${timeout}`;
+      const delLine = ({ block }: { block: Block }) => `del ${setFor(block).name} ${block.address}`;
+      const lines = [...remove.map(delLine), ...add.map(addLine), ...renew.map(addLine)];
+      try {
+        await ipset(['restore', '-exist'], `cannot apply ${lines.length} changes`, `${lines.join('\n')}\n`);
+      } catch (error) {
+        const undo = [...add.map(delLine), ...remove.map(addLine)];
+        const undone = await runFirewallTool(ctx, ['ipset', 'restore', '-exist'], `${undo.join('\n')}\n`);
+        const outcome = undone.exitCode === 0 ? 'nothing of it stays applied' : `undoing it failed too (${undone.stderr.trim().split('\n')[0]}): run palisade reconcile`;
+        throw new BackendError(`${(error as Error).message}; ${outcome}`, { tool: 'ipset' });
+      }
+      return { restored };
     },
     async list(): Promise<FirewallBlock[]> {
       const listed = await Promise.all(sets.map((set) => listSet(set)));

@@ -25,6 +25,8 @@ import type {
   ActiveBlock,
   AddOutcome,
   Backend,
+  BatchChange,
+  TimedBlock,
   BackendContext,
   Block,
   DeleteOutcome,
@@ -166,10 +168,6 @@ function checkedTtl(ttlSeconds: number): number {
   return ttlSeconds;
 }
 
-interface TimedBlock {
-  block: Block;
-  ttl: number;
-}
 
 /** How long a declaration of the chains is trusted before an alert declares them again (see declaredRecently). */
 const redeclareAfterSeconds = 60;
@@ -318,6 +316,14 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       return [`add element ${table} ${set} {`, ...texts.map((text, i) => (i < texts.length - 1 ? `${text},` : text)), '}'];
     });
 
+  /** Like replayLines, for delete lines, which name an element without its timer. */
+  const deleteLines = (blocks: Block[]): string[] =>
+    setNames.flatMap((set) => {
+      const texts = blocks.filter((block) => setFor(block) === set).map((block) => block.address);
+      if (texts.length === 0) return [];
+      return [`delete element ${table} ${set} {`, ...texts.map((text, i) => (i < texts.length - 1 ? `${text},` : text)), '}'];
+    });
+
   /** A delete that succeeds whether or not the element is there (nft 1.0.6 has no "destroy element"). */
   const removalLines = (block: Block): string[] => [
     `add element ${table} ${setFor(block)} { ${block.address} }`,
@@ -458,6 +464,39 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
         return { result: 'absent', restored: await rebuild(what, verdict.failure.message, { remove: block }) };
       }
       throw refusedError(what, verdict.failure);
+    },
+
+    /**
+     * One nft transaction for the new elements and the renewals (add, delete, add: the timer is set on every
+     * kernel, with no moment where the address is let through). Removals go in a transaction before it: nft
+     * checks a new network against the interval set as it is, and refuses one over a narrower network that
+     * the same transaction deletes. When the second is refused, the removed elements are put back. A rebuild,
+     * when the table or a set is gone, replays the state, which the caller has already written.
+     */
+    async applyBatch(change: BatchChange): Promise<{ restored: number }> {
+      const checked = (entries: TimedBlock[]) => entries.map(({ block, ttl }) => ({ block: checkedBlock(block), ttl: checkedTtl(ttl) }));
+      const [add, renew, remove] = [checked(change.add), checked(change.renew), checked(change.remove)];
+      const count = add.length + renew.length + remove.length;
+      const what = `to apply ${count} changes`;
+      const apply = async (lines: string[]): Promise<number> => {
+        if (lines.length === 0) return 0;
+        const verdict = await run(elementScript(...lines));
+        if (verdict.kind === 'done') {
+          markDeclared();
+          return 0;
+        }
+        if (verdict.kind === 'structure-broken') return rebuild(what, verdict.failure.message);
+        if (remove.length > 0 && lines !== removal) await run(elementScript(...replayLines(remove)));
+        throw refusedError(what, verdict.failure);
+      };
+      // "add" first makes each delete succeed whether or not the element is still there.
+      const removal = [...replayLines(remove), ...deleteLines(remove.map(({ block }) => block))];
+      const renewed = renew.map(({ block }) => block);
+      const restoredFirst = await apply(removal);
+      // A rebuild replayed the state, which already holds the whole batch.
+      if (restoredFirst) return { restored: restoredFirst };
+      const restored = await apply([...replayLines(add), ...replayLines(renew), ...deleteLines(renewed), ...replayLines(renew)]);
+      return { restored };
     },
 
     async list(): Promise<FirewallBlock[]> {

@@ -25,9 +25,12 @@ export function operator(): string | undefined {
 export const blockOf = (entry: StateEntry): Block => ({ address: entry.address, family: entry.family, prefix: entry.prefix });
 
 export async function run(ctx: CliContext, options: BlockOptions): Promise<number> {
+  const { checkOneSource, blockFrom } = await import('./bulk.js');
+  checkOneSource('block', options);
+  if (options.from !== undefined) return blockFrom(ctx, { ...options, from: options.from });
   const env = await ctx.env();
   const { config } = env;
-  const block = options.address;
+  const block = options.address!;
   const address = block.address;
   const by = operator();
 

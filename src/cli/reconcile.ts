@@ -10,9 +10,10 @@
  * Per backend, under the state lock: expired entries leave the state; ensure() rebuilds missing tables or
  * sets with every unexpired block (for nftables one transaction, whatever the number of blocks); then one
  * listing shows what is still wrong: expired blocks a firewall without timers still holds, unexpired ones
- * still missing (a set flushed by hand), and blocks no state entry accounts for.
+ * still missing (a set flushed by hand), and blocks no state entry accounts for. Where the backend takes
+ * batches (nftables, ipset), all of that is put right in one more transaction.
  */
-import type { BackendName } from '../backends/backend.js';
+import type { BackendName, Block } from '../backends/backend.js';
 import { openBackend, openStateStore } from '../commands/blocking.js';
 import { allowedBy, buildAllowlists } from '../runtime/allowlist.js';
 import { nowSeconds } from '../runtime/duration.js';
@@ -96,11 +97,32 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     for (const entry of [...expired, ...allowListed]) state.remove(entry);
     report.expired = expired.length;
     report.lifted = allowListed.map((entry) => entry.address);
-    const backend = await openBackend(env, report.backend, state);
+    const backend = await openBackend(env, report.backend, state, { known: () => active });
     const ensured = await backend.ensure();
     report.recreated = ensured.created;
     report.restored = ensured.restored;
     const held = new Map((await backend.list()).map((block) => [block.address, block]));
+    const known = new Set(entries.map((entry) => entry.address));
+    if (backend.applyBatch) {
+      // One transaction for whatever is wrong, however many: a set flushed by hand may have lost 10,000 blocks.
+      const missing = active.filter((entry) => !held.has(entry.address));
+      const expiredHeld = expired.filter((entry) => held.has(entry.address));
+      const unknown = [...held.values()].filter((block) => !known.has(block.address));
+      const timed = (block: Block, ttl: number) => ({ block: { address: block.address, family: block.family, prefix: block.prefix }, ttl: Math.max(1, ttl) });
+      await backend.applyBatch({
+        add: missing.map((entry) => timed(entry, entry.expiresAt - now)),
+        renew: [],
+        remove: [
+          ...[...expiredHeld, ...allowListed.filter((entry) => held.has(entry.address))].map((entry) => timed(entry, 1)),
+          ...unknown.map((block) => timed(block, block.expiresIn ?? 1)),
+        ],
+      });
+      report.readded = missing.length;
+      report.expiredInFirewall = expiredHeld.length;
+      report.removedUnknown = unknown.map((block) => block.address);
+      report.active = active.length;
+      return;
+    }
     for (const entry of expired) {
       if (!held.has(entry.address)) continue;
       await backend.delete({ ...blockOf(entry), expiresAt: entry.expiresAt, backendData: entry.backendData });
@@ -120,7 +142,6 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
       state.remove(entry);
       report.leftAlone.push(entry.address);
     }
-    const known = new Set(entries.map((entry) => entry.address));
     for (const [address, block] of held) {
       if (known.has(address)) continue;
       await backend.delete(block);

@@ -11,8 +11,11 @@ import { localTime } from './output.js';
 import type { UnblockOptions } from './verbs.js';
 
 export async function run(ctx: CliContext, options: UnblockOptions): Promise<number> {
+  const { checkOneSource, unblockFrom } = await import('./bulk.js');
+  checkOneSource('unblock', options);
+  if (options.from !== undefined) return unblockFrom(ctx, { ...options, from: options.from });
   const env = await ctx.env();
-  const block = options.address;
+  const block = options.address!;
   const state = openStateStore(env);
   // The operator lets the address through: every hold goes, the operator's and every command's.
   const removals = await releaseBlock(env, state, resolveBackend(env.config, options.backend), block, 'everyone', { everywhere: true });

@@ -22,13 +22,16 @@ const backendFlag = (help: string) => ({ '--backend': { key: 'backend', placehol
 
 export const statusSchema = z.strictObject({});
 export const listSchema = z.strictObject({ backend: backendOption });
+/** FILE or - (stdin): a threat list, one address or network per line (runtime/threat-list.ts). */
+const fromOption = z.optional(z.string().check(z.minLength(1), z.maxLength(4096)));
 export const blockSchema = z.strictObject({
-  address: networkSchema(),
+  address: z.optional(networkSchema()),
+  from: fromOption,
   ttl: z.optional(durationSchema()),
   reason: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   backend: backendOption,
 });
-export const unblockSchema = z.strictObject({ address: networkSchema(), backend: backendOption });
+export const unblockSchema = z.strictObject({ address: z.optional(networkSchema()), from: fromOption, backend: backendOption });
 export const flushSchema = z.strictObject({ yes: z.optional(z.boolean()), backend: backendOption });
 export const reconcileSchema = z.strictObject({ backend: backendOption });
 export const doctorSchema = z.strictObject({});
@@ -77,22 +80,33 @@ export const verbs: readonly Verb[] = [
       'The allow-list applies (this host, its gateways and manager, allowlist: in palisade.yml).',
       'A network inside a wider blocked network is already blocked; a network over narrower blocked ones replaces them.',
       'Nothing sends a delete for a manual block: it lasts --for, or max_ttl, or until palisade unblock.',
+      '--from reads a threat list (plain, FireHOL .netset, Spamhaus DROP; # and ; start comments) and applies it in one',
+      'firewall transaction; bad lines and allow-listed entries are refused by line number, and a summary counts',
+      'added, present, skipped and refused.',
     ],
     flags: {
       '--for': { key: 'ttl', placeholder: 'DURATION', help: 'how long (3600, 30m, 12h, 7d; default and maximum: max_ttl)' },
       '--reason': { key: 'reason', placeholder: 'TEXT', help: 'why, for palisade list and the log' },
       ...backendFlag('the firewall to use instead of backend: of palisade.yml'),
+      '--from': { key: 'from', placeholder: 'FILE', help: 'block every address or network of a list, one a line (- for stdin), instead of ADDRESS' },
     },
-    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'an IPv4 or IPv6 address, or a network such as 198.51.100.0/24' }],
+    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'an IPv4 or IPv6 address, or a network such as 198.51.100.0/24', optional: true }],
     schema: blockSchema,
     load: () => import('./block.js'),
   }),
   verb({
     name: 'unblock',
     summary: 'lift a block, wherever Palisade made it (by hand or from an alert)',
-    details: ["If execd still has this block in its timeout list, its later delete finds nothing to do and says so."],
-    flags: backendFlag('when the state has no entry: the firewall to remove it from'),
-    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'the blocked address or network, as palisade list shows it' }],
+    details: [
+      "If execd still has this block in its timeout list, its later delete finds nothing to do and says so.",
+      '--from lifts the operator\'s hold (what block --from gave) on every address of a list, one transaction per',
+      'firewall; a block an alert also holds stays until that alert ends (palisade unblock ADDRESS lifts every hold).',
+    ],
+    flags: {
+      ...backendFlag('when the state has no entry: the firewall to remove it from (with --from: only this firewall)'),
+      '--from': { key: 'from', placeholder: 'FILE', help: 'the reverse of block --from: a list, one address or network a line (- for stdin)' },
+    },
+    positionals: [{ key: 'address', placeholder: 'ADDRESS', help: 'the blocked address or network, as palisade list shows it', optional: true }],
     schema: unblockSchema,
     load: () => import('./unblock.js'),
   }),

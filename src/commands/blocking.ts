@@ -52,7 +52,13 @@ export function openBackend(
   env: BlockingEnv,
   name: BackendName,
   state: StateStore,
-  options: { reject?: boolean; note?: string | undefined; changing?: string } = {},
+  options: {
+    reject?: boolean;
+    note?: string | undefined;
+    changing?: string;
+    /** This backend's entries as the caller already read them under the state lock: 10,000 files are not read twice. */
+    known?: () => StateEntry[] | undefined;
+  } = {},
 ): Promise<Backend> {
   const config = options.reject ? { ...env.config, action: 'reject' as const } : env.config;
   // Read only when the backend finds its tables gone: the add path never lists the state.
@@ -60,7 +66,11 @@ export function openBackend(
     config,
     configFileMode: env.configFileMode,
     log: env.log,
-    restorable: () => state.active(name).filter((entry) => entry.address !== options.changing),
+    restorable: () => {
+      const now = nowSeconds();
+      const known = options.known?.()?.filter((entry) => entry.expiresAt > now);
+      return (known ?? state.active(name, now)).filter((entry) => entry.address !== options.changing);
+    },
     note: options.note,
     stateDir: state.dir,
   });

@@ -27,8 +27,8 @@ describe('palisade --help', () => {
   it('documents each verb its own options', async () => {
     const block = await palisade(install, ['block', '--help']);
     expect(block.exitCode).toBe(0);
-    expect(block.stdout).toContain('Usage: palisade block ADDRESS [options]');
-    for (const flag of ['--for DURATION', '--reason TEXT', '--backend NAME']) expect(block.stdout).toContain(flag);
+    expect(block.stdout).toContain('Usage: palisade block [ADDRESS] [options]');
+    for (const flag of ['--for DURATION', '--reason TEXT', '--backend NAME', '--from FILE']) expect(block.stdout).toContain(flag);
     expect((await palisade(install, ['help', 'simulate'])).stdout).toContain('--timeout SECONDS');
   });
 });
@@ -43,6 +43,8 @@ describe('bad arguments exit 2 with a clear message and change nothing', () => {
     [['block', '203.0.113.7', '--bogus'], /unknown option "--bogus" for palisade block \(its options: --for, --reason, --backend/],
     [['block', '203.0.113.7', '--backend', 'pf'], /--backend: .*"nftables"/],
     [['block', '203.0.113.7', '198.51.100.1'], /unexpected argument "198.51.100.1"/],
+    [['block', '203.0.113.7', '--from', '-'], /give ADDRESS or --from FILE, not both/],
+    [['unblock'], /palisade unblock: ADDRESS is missing \(see palisade unblock --help\): give one, or --from FILE/],
     [['unblock', '203.0.113.0/33'], /ADDRESS: "203.0.113.0\/33" is not an address or network: invalid prefix length/],
     [['list', '--yes'], /unknown option "--yes" for palisade list/],
     [['status', '--json=yes'], /--json takes no value/],
