@@ -7,7 +7,7 @@ import { chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { palisadeJson } from './cli/cli.js';
+import { palisade, palisadeJson } from './cli/cli.js';
 import { Execd } from './harness/execd.js';
 import { createInstall, type Install } from './harness/install.js';
 
@@ -183,5 +183,61 @@ describe('the fleet layer, etc/shared/palisade.yml', () => {
     writeShared(install, `fleet_config: true\nallowlist: [${attacker}]\n`);
     await execd.add('palisade-drop', { data: { srcip: attacker } });
     expect(records(install, 'blocked')).toHaveLength(1);
+  });
+});
+
+describe('palisade doctor and status --json on the fleet layer', () => {
+  let install: Install;
+  beforeEach(() => {
+    install = createInstall({ config: 'backend: dry-run\nfleet_config: true\nallowlist: [203.0.113.0/24]\nsource_fields: [data.srcip]\n' });
+  });
+  afterEach(() => install.remove());
+
+  it('status --json gives the layer of each value', async () => {
+    const path = writeShared(install, `allowlist: [${attacker}]\nmax_ttl: 1h\nsource_fields: [data.src_ip]\nbackend: nftables\n`);
+    const status = await palisadeJson<{ config: { fleet: Record<string, unknown>; settings: Record<string, unknown> } }>(install, ['status']);
+    expect(status.config.fleet).toEqual({
+      enabled: true,
+      path,
+      present: true,
+      applied: ['allowlist', 'max_ttl'],
+      overridden: ['source_fields'],
+      refused: [{ key: 'backend', reason: expect.stringContaining('not taken from the fleet layer') }],
+    });
+    const { settings } = status.config;
+    expect(settings.max_ttl).toEqual({ value: 3600, source: 'fleet' });
+    expect(settings.source_fields).toEqual({ value: ['data.srcip'], source: 'local' });
+    expect(settings.backend).toEqual({ value: 'dry-run', source: 'local' });
+    expect(settings.action).toEqual({ value: 'drop', source: 'default' });
+    expect(settings.allowlist).toEqual([
+      { value: '203.0.113.0/24', source: 'local' },
+      { value: attacker, source: 'fleet' },
+    ]);
+    // A refused key is a problem worth a look.
+    expect(status.exitCode).toBe(1);
+    const human = await palisade(install, ['status']);
+    expect(human.stdout).toMatch(/^Fleet +\S+\/etc\/shared\/palisade\.yml sets allowlist, max_ttl; refused backend$/m);
+  });
+
+  it('doctor says the layer is on, what it set and what it refused', async () => {
+    const path = writeShared(install, `allowlist: [${attacker}]\nmax_ttl: 1h\nhttp: {url: "https://evil.example/"}\n`);
+    const report = await palisadeJson<{ findings: Array<{ check: string; status: string; message: string; fix?: string }> }>(install, ['doctor']);
+    const fleet = report.findings.filter((finding) => finding.check === 'fleet');
+    expect(fleet).toEqual([
+      {
+        check: 'fleet',
+        status: 'ok',
+        message: `fleet layer on: ${path} sets allowlist, max_ttl; from palisade.yml: backend, source_fields, fleet_config; from the fleet layer: max_ttl; allowlist: 1 entry from palisade.yml, 1 from the fleet layer; the rest: defaults`,
+      },
+      expect.objectContaining({ status: 'warn', message: expect.stringMatching(new RegExp(`^fleet layer: ${path} refused "http": not taken from the fleet layer`)), fix: expect.stringContaining('/var/ossec/etc/shared/<group>/palisade.yml') }),
+    ]);
+    const human = await palisade(install, ['doctor']);
+    expect(human.stdout).toMatch(/^ok +fleet +fleet layer on: /m);
+
+    install.writeConfig('backend: dry-run\n');
+    const off = await palisadeJson<{ findings: Array<{ check: string; message: string }> }>(install, ['doctor']);
+    expect(off.findings.filter((finding) => finding.check === 'fleet').map((finding) => finding.message)).toEqual([
+      `fleet layer off: ${path} exists but is not read (fleet_config: true in palisade.yml turns it on)`,
+    ]);
   });
 });
