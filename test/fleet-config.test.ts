@@ -3,7 +3,7 @@
  * from the manager's agent group, read on top of etc/palisade.yml when that says fleet_config: true. Through
  * the built binary in throwaway installs; every attack is planted where the wazuh group could plant it.
  */
-import { chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -239,5 +239,39 @@ describe('palisade doctor and status --json on the fleet layer', () => {
     expect(off.findings.filter((finding) => finding.check === 'fleet').map((finding) => finding.message)).toEqual([
       `fleet layer off: ${path} exists but is not read (fleet_config: true in palisade.yml turns it on)`,
     ]);
+  });
+});
+
+describe('the fleet layer costs an alert', () => {
+  let install: Install;
+  beforeEach(() => {
+    install = createInstall({ config: 'backend: dry-run\n' });
+    writeShared(install, `allowlist: [${attacker}]\n`);
+  });
+  afterEach(() => install.remove());
+
+  /** Every file system call of one add, as strace sees it. */
+  async function fileCalls(srcip: string): Promise<string[]> {
+    const trace = join(install.root, '..', 'trace');
+    const line = JSON.stringify({ version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command: 'add', parameters: { extra_args: [], alert: { data: { srcip } }, program: 'active-response/bin/palisade-drop' } });
+    const run = await execa('strace', ['-f', '-qq', '-e', 'trace=%file,%desc', '-o', trace, install.commandPath('palisade-drop')], { input: `${line}\n`, cwd: install.root, reject: false, timeout: 30_000 });
+    expect(run.exitCode).toBe(0);
+    const calls = readFileSync(trace, 'utf8').split('\n');
+    // The trace is real: the local config is looked at on every alert.
+    expect(calls.some((call) => call.includes('etc/palisade.yml'))).toBe(true);
+    return calls.filter((call) => call.includes('etc/shared'));
+  }
+
+  it('nothing when off: the shared file is never looked at', async () => {
+    await fileCalls('198.51.100.1');
+    expect(await fileCalls('198.51.100.2')).toEqual([]);
+  });
+
+  it('one lstat when on and cached: the shared file is opened only when it changed', async () => {
+    install.writeConfig('backend: dry-run\nfleet_config: true\n');
+    expect((await fileCalls('198.51.100.1')).some((call) => /\bopen(at)?\(.*etc\/shared\/palisade\.yml/.test(call))).toBe(true);
+    const cached = await fileCalls('198.51.100.2');
+    expect(cached).toHaveLength(1);
+    expect(cached[0]).toMatch(/^\d+ +(lstat|newfstatat|statx)\(.*etc\/shared\/palisade\.yml.*(AT_SYMLINK_NOFOLLOW|lstat)/);
   });
 });
