@@ -106,6 +106,8 @@ async function parseFleetYaml(text: string): Promise<Record<string, unknown>> {
     // string, which the schemas then refuse. logLevel error: yaml's warnings would go to execd's stderr.
     value = parse(text, { maxAliasCount: 0, merge: false, uniqueKeys: true, logLevel: 'error', prettyErrors: false }) ?? {};
   } catch (error) {
+    // With maxAliasCount 0, yaml refuses the first alias with a ReferenceError of its own.
+    if (error instanceof ReferenceError) throw new FleetFileRefused('it holds a YAML alias (*name), and a group\'s file may hold none');
     const where = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line;
     throw new FleetFileRefused(`it is not valid YAML${where === undefined ? '' : ` (line ${where})`}`);
   }
