@@ -10,8 +10,9 @@ import { onPath } from '../backends/detect.js';
 import { secretFileProblem } from '../backends/http/secrets.js';
 import { routeProtocol } from '../backends/null-route.js';
 import { commandNames } from '../commands/index.js';
-import { ConfigError, configPath, type Config } from '../runtime/config.js';
+import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
+import { refusedByReason } from '../runtime/fleet-config.js';
 import { binDir } from '../runtime/install-dir.js';
 import { createLogger } from '../runtime/log.js';
 import { nowSeconds } from '../runtime/duration.js';
@@ -35,6 +36,8 @@ interface Doctor {
   installDir: string;
   bin: string;
   config: Config | undefined;
+  /** The same config with the layer of each value; undefined when it is invalid. */
+  layered: LoadedConfig | undefined;
   configError: string | undefined;
   entries: StateEntry[];
 }
@@ -209,6 +212,41 @@ function checkConfig({ installDir, configError }: Doctor): Finding[] {
   if (configError) return [finding('config', 'fail', `${configError}: every AR command refuses to run until it is fixed`, `edit ${path}; the message names the key`)];
   if (!stats) return [finding('config', 'ok', `no ${path}: the defaults apply`)];
   return [finding('config', 'ok', `${path} is valid`)];
+}
+
+/**
+ * The fleet layer (etc/shared/palisade.yml, fleet-config.ts): whether it is read, what it set, what it
+ * refused, and which layer every value that is not a default comes from.
+ */
+function checkFleet({ installDir, layered }: Doctor): Finding[] {
+  if (!layered) return [];
+  const { fleet } = layered;
+  const path = fleetConfigPath(installDir);
+  const onManager = "edit the group's palisade.yml on the manager (/var/ossec/etc/shared/<group>/palisade.yml)";
+  if (!fleet) {
+    const there = statOrUndefined(path, false) ? `${path} exists but is not read` : `${path} is not read`;
+    return [finding('fleet', 'ok', `fleet layer off: ${there} (fleet_config: true in palisade.yml turns it on)`)];
+  }
+  if (!fleet.present) return [finding('fleet', 'ok', `fleet layer on: there is no ${path} (no agent group pushes one); ${describeLayers(layered)}`)];
+  if (fleet.error !== undefined) return [finding('fleet', 'warn', `fleet layer on: ${path} is ignored, as ${fleet.error}; palisade.yml and the defaults apply`, onManager)];
+  const found: Finding[] = [];
+  const overridden = fleet.overridden.length > 0 ? `; palisade.yml also sets ${fleet.overridden.join(', ')}, and its value holds` : '';
+  const sets = fleet.applied.length > 0 ? `sets ${fleet.applied.join(', ')}` : 'sets nothing';
+  found.push(finding('fleet', 'ok', `fleet layer on: ${path} ${sets}${overridden}; ${describeLayers(layered)}`));
+  for (const { reason, keys } of refusedByReason(fleet)) found.push(finding('fleet', 'warn', `fleet layer: ${path} refused ${keys.join(', ')}: ${reason}`, onManager));
+  return found;
+}
+
+/** "from palisade.yml: backend, fleet_config; from the fleet layer: max_ttl; allowlist: 1 from palisade.yml, 2 from the fleet layer; the rest: defaults" */
+function describeLayers({ sources, allowlistSources }: LoadedConfig): string {
+  const keysFrom = (layer: 'local' | 'fleet') => Object.keys(sources).filter((key) => key !== 'allowlist' && sources[key] === layer);
+  const count = (layer: 'local' | 'fleet') => allowlistSources.filter((source) => source === layer).length;
+  const parts = [
+    keysFrom('local').length > 0 ? `from palisade.yml: ${keysFrom('local').join(', ')}` : undefined,
+    keysFrom('fleet').length > 0 ? `from the fleet layer: ${keysFrom('fleet').join(', ')}` : undefined,
+    allowlistSources.length > 0 ? `allowlist: ${count('local')} entr${count('local') === 1 ? 'y' : 'ies'} from palisade.yml, ${count('fleet')} from the fleet layer` : undefined,
+  ].filter((part) => part !== undefined);
+  return [...parts, 'the rest: defaults'].join('; ');
 }
 
 /** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (secrets.ts). */
@@ -460,6 +498,7 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkRegistration,
   checkLog,
   checkConfig,
+  checkFleet,
   checkSecrets,
   checkState,
   checkBackends,
@@ -474,10 +513,10 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
 ];
 
 export async function run(ctx: CliContext): Promise<number> {
-  let config: Config | undefined;
+  let layered: LoadedConfig | undefined;
   let configError: string | undefined;
   try {
-    config = await ctx.config();
+    layered = await ctx.layeredConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     configError = error.message;
@@ -488,7 +527,7 @@ export async function run(ctx: CliContext): Promise<number> {
   } catch {
     // checkState says why.
   }
-  const doctor: Doctor = { installDir: ctx.installDir, bin: binDir(ctx.installDir), config, configError, entries };
+  const doctor: Doctor = { installDir: ctx.installDir, bin: binDir(ctx.installDir), config: layered?.config, layered, configError, entries };
   const findings: Finding[] = [];
   for (const check of checks) findings.push(...(await check(doctor)));
 

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { onPath } from '../backends/detect.js';
 import { configPath, ConfigError, defaultConfig, type Config } from '../runtime/config.js';
+import { describeSettings, type FleetReport } from '../runtime/fleet-config.js';
 import { createLogger } from '../runtime/log.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { stateDir, StateStore } from '../runtime/state.js';
@@ -19,11 +20,24 @@ export async function run(ctx: CliContext): Promise<number> {
   const problems: string[] = [];
   const path = configPath(ctx.installDir);
   let config: Config;
-  let configState: { path: string; ok: boolean; present: boolean; error?: string };
+  let configState: {
+    path: string;
+    ok: boolean;
+    present: boolean;
+    error?: string;
+    /** The fleet layer's report when fleet_config is on, else { enabled: false }. */
+    fleet?: ({ enabled: true } & FleetReport) | { enabled: false };
+    /** Every top-level value and the layer that set it ("default" | "local" | "fleet"). */
+    settings?: Record<string, unknown>;
+  };
   const present = existsSync(path);
   try {
-    config = await ctx.config();
-    configState = { path, ok: true, present };
+    const layered = await ctx.layeredConfig();
+    config = layered.config;
+    configState = { path, ok: true, present, fleet: layered.fleet ? { enabled: true, ...layered.fleet } : { enabled: false }, settings: describeSettings(layered) };
+    const { fleet } = layered;
+    if (fleet?.error !== undefined) problems.push(`the fleet config ${fleet.path} is ignored, as ${fleet.error}`);
+    else if (fleet && fleet.refused.length > 0) problems.push(`the fleet config ${fleet.path} has keys Palisade refuses: ${fleet.refused.map(({ key }) => key).join(', ')} (palisade doctor says why)`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     config = defaultConfig();
@@ -111,6 +125,11 @@ export async function run(ctx: CliContext): Promise<number> {
   const row = (label: string, value: string) => out.line(`${paint('bold', label.padEnd(11))} ${value}`);
   row('Palisade', `${version}, install dir ${ctx.installDir}`);
   row('Config', !configState.ok ? `${path} ${paint('fail', `INVALID: ${configState.error}`)}` : present ? `${path} ${paint('ok', 'valid')}` : `${path} not present: the defaults apply`);
+  const fleet = configState.fleet;
+  if (fleet?.enabled) {
+    const sets = fleet.applied.length > 0 ? `sets ${fleet.applied.join(', ')}` : fleet.present ? 'sets nothing' : 'not present';
+    row('Fleet', fleet.error !== undefined ? `${fleet.path} ${paint('warn', `IGNORED: ${fleet.error}`)}` : `${fleet.path} ${sets}${fleet.refused.length > 0 ? paint('warn', `; refused ${fleet.refused.map(({ key }) => key).join(', ')}`) : ''}`);
+  }
   row('Backend', choice.backend ? `${choice.backend} (${choice.reason})` : paint('fail', choice.reason));
   if (iptables) row('iptables', iptables.conflict ? paint('warn', `${iptables.variant} (${iptables.reason})`) : `${iptables.variant} (${iptables.reason})`);
   if (nftables) {

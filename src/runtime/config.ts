@@ -6,7 +6,9 @@ import type { HttpConfig } from '../backends/http/config.js';
 import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
+import type { FleetReport } from './fleet-config.js';
 import { lazy } from './lazy.js';
+import type { Logger } from './log.js';
 import { describeTrustProblem, trustProblem } from './trusted-file.js';
 import { version } from '../version.js';
 
@@ -181,6 +183,11 @@ function buildConfigSchema() {
     quarantine: z._default(quarantineSchema, () => quarantineSchema.parse({})),
     /** The webhook palisade-notify posts to. Validated by its own schema (parseConfig), loaded only when this section exists. */
     notify: z.optional(z.unknown()),
+    /**
+     * Also read etc/shared/palisade.yml, which the manager pushes to an agent group (fleet-config.ts). Only a
+     * local key: the shared file cannot switch itself on.
+     */
+    fleet_config: z._default(z.boolean(), false),
   });
 }
 
@@ -198,6 +205,11 @@ export class ConfigError extends Error {
 /** etc/palisade.yml of the install dir, or PALISADE_CONFIG (tests, a config tried before it is installed). */
 export function configPath(installDir: string): string {
   return process.env.PALISADE_CONFIG ?? join(installDir, 'etc/palisade.yml');
+}
+
+/** What the manager pushes to this agent's groups (/var/ossec/etc/shared/<group>/palisade.yml there). */
+export function fleetConfigPath(installDir: string): string {
+  return join(installDir, 'etc/shared/palisade.yml');
 }
 
 export function configCachePath(installDir: string): string {
@@ -219,15 +231,42 @@ export function defaultConfig(): Config {
   return defaults;
 }
 
+/** Where a value came from: the defaults, etc/palisade.yml, or the fleet layer, etc/shared/palisade.yml. */
+export type Layer = 'default' | 'local' | 'fleet';
+
+export interface LoadedConfig {
+  config: Config;
+  /** The layer that set each top-level key (for allowlist, the key itself: its entries are in allowlistSources). */
+  sources: Record<string, Layer>;
+  /** The layer of each entry of config.allowlist, in order: the fleet layer only adds entries. */
+  allowlistSources: Layer[];
+  /** The fleet layer: what it set and what it refused. Undefined when fleet_config is off. */
+  fleet?: FleetReport | undefined;
+}
+
+interface ConfigCache {
+  path: string;
+  stamp: string;
+  /** The shared file's stamp when it was read; present only when fleet_config is on. */
+  fleetStamp?: string | undefined;
+  loaded: LoadedConfig;
+}
+
 /**
  * Read and validate the YAML config. A missing file means defaults; anything wrong is one ConfigError
  * naming the file, the key and the fix, so that the log line alone is enough to repair it.
  *
+ * With fleet_config: true, etc/shared/palisade.yml (fleetPath) is a second layer of a few keys that can
+ * only tighten (fleet-config.ts). A problem with that file never stops a response: what it lacks is
+ * reported in loaded.fleet, and the local file and the defaults apply.
+ *
  * Every alert starts a process, and parsing YAML and building the schemas costs it ~15 ms; so the validated
  * result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
- * size, mtime and ctime and the binary itself are unchanged. A config with an error is never cached.
+ * size, mtime and ctime and the binary itself are unchanged, and, when the fleet layer is on, the shared
+ * file's too: a cached value of the shared file never outlives that file. A local config with an error is
+ * never cached; a shared file refused is, under its own stamp, and reported again at every alert.
  */
-export async function loadConfig(path: string, cacheFile?: string): Promise<Config> {
+export async function loadLayeredConfig(path: string, cacheFile: string | undefined, fleetPath: string): Promise<LoadedConfig> {
   let stamp: string;
   try {
     const stat = statSync(path);
@@ -242,11 +281,27 @@ export async function loadConfig(path: string, cacheFile?: string): Promise<Conf
   }
   stamp = `${stamp}:${buildStamp()}`;
   const cached = cacheFile ? readCache(cacheFile, path, stamp) : undefined;
-  if (cached !== undefined) return cached;
+  // fleet_config off: the shared file is never looked at, so no syscall more than before.
+  if (cached && cached.loaded.fleet === undefined) return cached.loaded;
+  if (cached && cached.loaded.fleet?.path === fleetPath && cached.fleetStamp === (await import('./fleet-config.js')).fleetFileStamp(fleetPath)) return cached.loaded;
 
-  const config = stamp.startsWith('absent:') ? defaultConfig() : await parseConfig(await readYaml(path), path);
-  if (cacheFile) writeCache(cacheFile, { path, stamp, config });
-  return config;
+  const raw = stamp.startsWith('absent:') ? {} : await readYaml(path);
+  const config = await parseConfig(raw, path);
+  const localKeys = new Set(raw !== null && typeof raw === 'object' ? Object.keys(raw) : []);
+  const sources: Record<string, Layer> = {};
+  for (const key of Object.keys(configSchema().shape)) sources[key] = localKeys.has(key) ? 'local' : 'default';
+  let loaded: LoadedConfig = { config, sources, allowlistSources: config.allowlist.map((): Layer => 'local') };
+  let fleetStamp: string | undefined;
+  if (config.fleet_config) ({ loaded, stamp: fleetStamp } = await (await import('./fleet-config.js')).withFleetLayer(loaded, localKeys, fleetPath));
+  if (cacheFile) writeCache(cacheFile, { path, stamp, fleetStamp, loaded });
+  return loaded;
+}
+
+/** The config as an AR command or a verb acts on it; what the fleet layer refused goes to log, once a run. */
+export async function loadConfig(path: string, cacheFile: string | undefined, fleetPath: string, log?: Pick<Logger, 'warn'>): Promise<Config> {
+  const loaded = await loadLayeredConfig(path, cacheFile, fleetPath);
+  if (log && loaded.fleet) (await import('./fleet-config.js')).warnAboutFleetLayer(loaded.fleet, log);
+  return loaded.config;
 }
 
 async function readYaml(path: string): Promise<unknown> {
@@ -275,16 +330,16 @@ function buildStamp(): string {
   }
 }
 
-function readCache(cacheFile: string, path: string, stamp: string): Config | undefined {
+function readCache(cacheFile: string, path: string, stamp: string): ConfigCache | undefined {
   try {
-    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; stamp?: unknown; config?: Config };
-    return cache.path === path && cache.stamp === stamp ? cache.config : undefined;
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as Partial<ConfigCache>;
+    return cache.path === path && cache.stamp === stamp && cache.loaded !== undefined ? (cache as ConfigCache) : undefined;
   } catch {
     return undefined;
   }
 }
 
-function writeCache(cacheFile: string, cache: { path: string; stamp: string; config: Config }): void {
+function writeCache(cacheFile: string, cache: ConfigCache): void {
   const temp = `${cacheFile}.${process.pid}.tmp`;
   try {
     writeFileSync(temp, JSON.stringify(cache), { mode: 0o600 });

@@ -12,7 +12,7 @@
 import { fstatSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
-import { ConfigError, configCachePath, configPath, fileMode, loadConfig } from './config.js';
+import { ConfigError, configCachePath, configPath, fileMode, fleetConfigPath, loadConfig } from './config.js';
 import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
@@ -74,7 +74,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
   let config;
   const configFile = configPath(installDir);
   try {
-    config = await loadConfig(configFile, configCachePath(installDir));
+    config = await loadConfig(configFile, configCachePath(installDir), fleetConfigPath(installDir), log);
   } catch (error) {
     if (error instanceof ConfigError) return refuse(undefined, `configuration: ${error.message}`, exitStatus.failed);
     throw error;

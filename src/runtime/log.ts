@@ -45,7 +45,7 @@ function censored(value: unknown, depth = 0): unknown {
 }
 
 /** What a non-regular file is, for the operator; undefined for a regular file. */
-function describeKind(stat: Stats): string | undefined {
+export function describeKind(stat: Stats): string | undefined {
   if (stat.isFile()) return undefined;
   if (stat.isFIFO()) return 'a FIFO';
   if (stat.isSocket()) return 'a socket';
