@@ -277,6 +277,16 @@ describe('concurrency', () => {
     expect(runs.every((run) => run.exitCode === 0)).toBe(true);
     expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
   });
+
+  it('300 invocations at once, as a storm hands them to execd and to hand-run scripts, lose none', async () => {
+    // Every one waits its turn at the state lock: give the queue the time 300 processes take on two cores.
+    install.writeConfig('backend: dry-run\nlock_timeout: 300\n');
+    const addresses = Array.from({ length: 300 }, (_, i) => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    const runs = await Promise.all(addresses.map((address) => new Execd(install, { hangMs: 280_000 }).add('palisade-drop', alertFrom(address))));
+    expect(runs.filter((run) => run.exitCode !== 0)).toEqual([]);
+    expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
+    expect(install.logRecords().filter((record) => record.event === 'blocked')).toHaveLength(300);
+  }, 300_000);
 });
 
 describe('hostile input', () => {
