@@ -20,6 +20,7 @@ export function fleetBlockCommand(): ArCommand<AddressTarget> {
   return {
     name: 'palisade-block',
     stateful: false,
+    apiOnly: true,
     target: (ctx) => unusedOptionRefusal(ctx, ['sourceFields', 'ttl', 'reject', 'backend']) ?? targetSource(ctx),
     skipReason: allowlistReason,
     async add(ctx, target) {

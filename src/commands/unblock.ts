@@ -38,6 +38,7 @@ export function unblockCommand(): ArCommand<AddressTarget> {
   return {
     name: 'palisade-unblock',
     stateful: false,
+    apiOnly: true,
     target: (ctx) => unusedOptionRefusal(ctx, ['sourceFields']) ?? ruleMatchRefusal(ctx) ?? targetSource(ctx),
     // No allow-list check: letting an address through can never cut this host off.
     async add(ctx, target) {
