@@ -86,6 +86,20 @@ describe('palisade-unblock', () => {
     expect(await lab.canConnect(neighbour, 500)).toBe(false);
   });
 
+  it('reports an address still stopped by a wider network block, which is not its to lift', async () => {
+    setUp();
+    const [attacker] = lab.attacker4;
+    // 192.0.2.64/28: the lab's attackers, not the protected host nor its gateway.
+    expect((await cli('block', '192.0.2.64/28', '--for', '1h')).exitCode).toBe(0);
+    await execd.add('palisade-drop', ruleAlert(attacker));
+    const run = await bang('palisade-unblock', apiAlert(attacker));
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toContain(`unblocked ${attacker} on nftables`);
+    expect(run.stderr).toContain(`${attacker} is still blocked as part of 192.0.2.64/28 on nftables`);
+    expect(install.logRecords().at(-1)).toMatchObject({ event: 'still-covered', address: attacker, by: '192.0.2.64/28' });
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+  });
+
   it('refuses an alert from a rule match, so an <active-response> bound to a rule cannot lift blocks', async () => {
     setUp();
     const [attacker] = lab.attacker4;
