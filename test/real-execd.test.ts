@@ -1,7 +1,8 @@
 /**
  * Palisade under the real wazuh-execd 4.14.7 (shared/wazuh-execd: Wazuh's own execd, built from its sources,
  * and its driver drive.py), in a namespace lab: an alert's palisade-drop with a long timer, the API's
- * `!palisade-unblock` lifting it (and the same from a rule match refused), then execd's shutdown delete of the
+ * `!palisade-unblock` lifting it (and the same from a rule match refused), the alert again (abort: blocked anew)
+ * and the ar.conf form `palisade-unblock0` lifting that, then execd's shutdown delete of the
  * original add, which must neither fail nor block again. Skipped, saying why, where that execd is absent;
  * CI has it. PALISADE_WAZUH_EXECD names another copy.
  */
@@ -33,6 +34,8 @@ interface Report {
   afterAdd: string[];
   afterRuleUnblock: string[];
   afterUnblock: string[];
+  afterRepeat: string[];
+  afterNamedUnblock: string[];
   afterStop: string[];
   ossecLog: string;
   arLog: string;
@@ -40,7 +43,7 @@ interface Report {
 }
 
 describe('the real wazuh-execd 4.14.7', () => {
-  it.skipIf(missing !== undefined)(`runs !palisade-unblock from the API and its later shutdown delete changes nothing${skipReason}`, async () => {
+  it.skipIf(missing !== undefined)(`runs !palisade-unblock from the API and by its ar.conf name, and the later shutdown delete changes nothing${skipReason}`, async () => {
     // No "/bin" in the path (execd cuts its home there), and the binary's file system: the commands are hard links.
     const home = join(testRoot, `execd-${randomBytes(4).toString('hex')}`, 'ossec');
     expect(home).not.toContain('/bin');
@@ -61,6 +64,9 @@ describe('the real wazuh-execd 4.14.7', () => {
       expect(report.ossecLog).toContain("Executing command 'active-response/bin/palisade-unblock {");
       expect(report.ossecLog).not.toMatch(/Adding command 'active-response\/bin\/palisade-unblock/);
       expect(report.ossecLog).not.toContain('Invalid command name');
+      // The alert again during execd's timer (abort) blocks anew; the ar.conf form lifts that.
+      expect(report.afterRepeat).toEqual([attacker]);
+      expect(report.afterNamedUnblock).toEqual([]);
       // SIGTERM ran palisade-drop's pending delete: it found no hold of its own, failed nothing, re-added nothing.
       expect(report.ossecLog).toMatch(/Delete pending AR: 'active-response\/bin\/palisade-drop'/);
       expect(report.afterStop).toEqual([]);
@@ -73,6 +79,8 @@ describe('the real wazuh-execd 4.14.7', () => {
       expect(records.map(({ command, event }) => `${command} ${String(event)}`)).toEqual([
         'palisade-drop blocked',
         'palisade-unblock error',
+        'palisade-unblock unblocked',
+        'palisade-drop refreshed',
         'palisade-unblock unblocked',
         'palisade-drop unblocked',
       ]);

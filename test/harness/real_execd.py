@@ -17,7 +17,7 @@ sys.path.insert(0, args["driver"])
 from drive import init_home, Execd, sample_alert, ar_message  # noqa: E402
 
 home, srcip, netns = args["home"], args["srcip"], args["netns"]
-init_home(home, ar_entries=[("palisade-drop", "palisade-drop", 600)])
+init_home(home, ar_entries=[("palisade-drop", "palisade-drop", 600), ("palisade-unblock", "palisade-unblock", 0)])
 bin_dir = os.path.join(home, "active-response", "bin")
 for name in ("palisade-drop", "palisade-unblock"):
     os.link(args["binary"], os.path.join(bin_dir, name))
@@ -65,7 +65,20 @@ try:
     ex.wait_log(r"Active response won't be added to timeout list.*active-response/bin/palisade-unblock", since_mark=True)
     ex.wait_log(r"palisade-unblock: Ended$", which="ar", since_mark=True)
     report["afterUnblock"] = in_set()
+
+    # The alert again while execd's timer runs: abort, and Palisade blocks anew (a new attack).
     ex.mark()
+    ex.send_raw(ar_message("palisade-drop600", sample_alert(srcip=srcip)))
+    ex.wait_log(r"Command already received, updating time of addition to now", since_mark=True)
+    ex.wait_log(r"palisade-drop: Aborted$", which="ar", since_mark=True)
+    report["afterRepeat"] = in_set()
+
+    # The ar.conf form, as the API sends it by name: palisade-unblock0 (timeout 0, from the manager's
+    # rule-less <active-response>).
+    ex.mark()
+    ex.send_raw(api_message("palisade-unblock0", {"data": {"srcip": srcip}}))
+    ex.wait_log(r"palisade-unblock: Ended$", which="ar", since_mark=True)
+    report["afterNamedUnblock"] = in_set()
 finally:
     # SIGTERM: execd runs the delete of every AR still on its timer (palisade-drop's), then exits.
     ex.stop(timeout=30)
