@@ -19,7 +19,7 @@ import type { ArCommand, CommandContext, Targeting } from './command.js';
 import { unusedOptionRefusal } from './common.js';
 
 /** Keys analysisd writes into every alert it builds, and that a request through the API has no reason to carry. */
-export const ruleMatchKeys = ['rule', 'manager'] as const;
+const ruleMatchKeys = ['rule', 'manager'] as const;
 
 function ruleMatchRefusal(ctx: CommandContext): Targeting<never> | undefined {
   const found = ruleMatchKeys.filter((key) => Object.hasOwn(ctx.alert, key));
