@@ -298,6 +298,17 @@ describe('what the packages ship for Wazuh and the operator', () => {
     for (const args of extraArgs) expect(() => parseCommandOptions(args.split(' ')), args).not.toThrow();
   });
 
+  it('binds palisade-unblock and palisade-block to no rule: only the API and the dashboard may send them', () => {
+    const responses = [...ossecConfXml.matchAll(/<active-response>([\s\S]*?)<\/active-response>/g)].map(([, body]) => body!);
+    for (const name of ['palisade-unblock', 'palisade-block']) {
+      const bound = responses.filter((body) => body.includes(`<command>${name}</command>`));
+      expect(bound.length, name).toBeGreaterThan(0);
+      // analysisd/rules.c binds an <active-response> to a rule only through rules_id, level or rules_group.
+      for (const body of bound) expect(body, name).not.toMatch(/<(rules_id|level|rules_group)>/);
+    }
+    expect(rulesFor('still-covered')).toHaveLength(1);
+  });
+
   it('ships an etc/palisade.yml that is all defaults and names every setting', async () => {
     const text = readFileSync(join(repoRoot, 'packaging/palisade.yml'), 'utf8');
     expect(await parseConfig(parseYaml(text) ?? {}, 'packaging/palisade.yml')).toEqual(defaultConfig());

@@ -9,7 +9,7 @@ import type { BackendName } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
 import { secretFileProblem } from '../backends/http/secrets.js';
 import { routeProtocol } from '../backends/null-route.js';
-import { commandNames } from '../commands/index.js';
+import { commandNames, commands } from '../commands/index.js';
 import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
 import { refusedByReason } from '../runtime/fleet-config.js';
@@ -124,7 +124,7 @@ function xmlBlocks(text: string, tag: string): XmlBlock[] {
  * ossec.conf (on a manager, the <command> definitions; on an agent, <active-response><disabled>) and
  * etc/shared/ar.conf (what the manager pushed to this agent: `name - executable - timeout` per line).
  */
-function checkRegistration({ installDir, bin }: Doctor): Finding[] {
+async function checkRegistration({ installDir, bin }: Doctor): Promise<Finding[]> {
   const found: Finding[] = [];
   const ossecPath = join(installDir, 'etc/ossec.conf');
   const arPath = join(installDir, 'etc/shared/ar.conf');
@@ -133,6 +133,8 @@ function checkRegistration({ installDir, bin }: Doctor): Finding[] {
   if (ossec === undefined && ar === undefined) {
     return [finding('registration', 'warn', `neither ${ossecPath} nor ${arPath} exists: is ${installDir} the Wazuh install dir?`, 'give the install dir with --root')];
   }
+  // What each command is decides what its registration must be: a timer only matters to one that is undone.
+  const kinds = new Map(await Promise.all(commandNames.map(async (name) => [name, await commands[name]!()] as const)));
   const registered = new Map<string, string[]>();
   const note = (executable: string, where: string) => registered.set(executable, [...(registered.get(executable) ?? []), where]);
 
@@ -167,12 +169,13 @@ function checkRegistration({ installDir, bin }: Doctor): Finding[] {
       note(executable, 'ar.conf');
       if (executable.includes('..') || !existsSync(join(bin, executable))) {
         found.push(finding('registration', 'fail', `ar.conf's ${name} runs ${executable}, which is not in ${bin}: execd logs "Active response command not present"`, `install palisade on this agent, or fix the manager's <command> block`));
-      } else if (Number(timeout) === 0) {
+      } else if (Number(timeout) === 0 && kinds.get(executable)?.stateful !== false) {
         found.push(finding('registration', 'warn', `ar.conf's ${name} has timeout 0: execd never sends the delete, so its blocks last max_ttl`, 'give the <active-response> block a <timeout> on the manager'));
       }
     }
   }
-  const missing = commandNames.filter((name) => !registered.has(name));
+  // The `!` form runs an API-only command without any entry: its absence is no fault.
+  const missing = commandNames.filter((name) => !registered.has(name) && !kinds.get(name)?.apiOnly);
   const present = commandNames.filter((name) => registered.has(name));
   if (present.length > 0) found.push(finding('registration', 'ok', `registered: ${present.map((name) => `${name} (${registered.get(name)!.join(', ')})`).join(', ')}`));
   if (missing.length > 0) {

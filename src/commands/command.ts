@@ -35,6 +35,8 @@ export interface ArCommand<T = unknown> {
   readonly name: string;
   /** Stateful commands send check_keys on add and are undone by execd's delete; the others never write to stdout. */
   readonly stateful: boolean;
+  /** Sent through Wazuh's API as a `!` command, never bound to a rule: it needs no ossec.conf or ar.conf entry. */
+  readonly apiOnly?: boolean;
   /** Read and validate what to act on. Runs before the handshake: a refusal changes nothing. */
   target(ctx: CommandContext): Targeting<T>;
   /** A reason to leave this target alone (allow-listed, protected); nothing is written to stdout then. */

@@ -17,6 +17,8 @@ export const commands: Record<string, Loader> = {
   'palisade-disable-account': async () => (await import('./disable-account.js')).disableAccountCommand() as ArCommand<never>,
   'palisade-quarantine': async () => (await import('./quarantine.js')).quarantineCommand() as ArCommand<never>,
   'palisade-notify': async () => (await import('./notify.js')).notifyCommand() as ArCommand<never>,
+  'palisade-unblock': async () => (await import('./unblock.js')).unblockCommand() as ArCommand<never>,
+  'palisade-block': async () => (await import('./fleet-block.js')).fleetBlockCommand() as ArCommand<never>,
 };
 
 export const commandNames = Object.keys(commands);

@@ -89,12 +89,16 @@ describe('palisade doctor', () => {
     try {
       install.writeOssecConf('<ossec_config>\n  <active-response>\n    <disabled>yes</disabled>\n  </active-response>\n</ossec_config>\n');
       mkdirSync(join(install.root, 'etc/shared'), { recursive: true });
-      writeFileSync(join(install.root, 'etc/shared/ar.conf'), 'palisade-drop0 - palisade-drop - 0\npalisade-pf600 - palisade-pf-drop - 600\n');
+      writeFileSync(join(install.root, 'etc/shared/ar.conf'), 'palisade-drop0 - palisade-drop - 0\npalisade-pf600 - palisade-pf-drop - 600\npalisade-unblock0 - palisade-unblock - 0\n');
       const report = await palisadeJson<{ findings: Finding[] }>(install, ['doctor'], { netns: lab.protectedNs });
       expect(report.exitCode).toBe(1);
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'fail', message: expect.stringContaining('<disabled>yes</disabled>: execd runs no active response on this host') }));
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'fail', message: expect.stringContaining("ar.conf's palisade-pf600 runs palisade-pf-drop, which is not in") }));
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'registration', status: 'warn', message: expect.stringContaining("ar.conf's palisade-drop0 has timeout 0: execd never sends the delete") }));
+      // A stateless command has nothing for a delete to undo, and an API-only one needs no entry at all.
+      const registration = report.findings.filter((finding) => finding.check === 'registration').map((finding) => finding.message);
+      expect(registration.filter((message) => message.includes('palisade-unblock0 has timeout 0'))).toEqual([]);
+      expect(registration.find((message) => message.startsWith('not registered'))).not.toContain('palisade-block');
     } finally {
       install.remove();
     }

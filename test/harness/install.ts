@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commandNames } from '../../src/commands/index.js';
 import { testRoot, repoRoot } from './bundle.js';
 
 export const distBinary = join(repoRoot, 'dist/palisade');
@@ -34,18 +35,8 @@ export function createInstall(options: { config?: string; commands?: readonly st
   const bin = join(root, 'active-response', 'bin');
   for (const dir of [bin, join(root, 'logs'), join(root, 'etc'), join(root, 'var', 'palisade')]) mkdirSync(dir, { recursive: true });
   linkSync(distBinary, join(bin, 'palisade'));
-  const names = options.commands ?? [
-    'palisade-drop',
-    'palisade-nftables-drop',
-    'palisade-ipset-drop',
-    'palisade-iptables-drop',
-    'palisade-http-drop',
-    'palisade-host-deny',
-    'palisade-route-null',
-    'palisade-disable-account',
-    'palisade-quarantine',
-    'palisade-notify',
-  ];
+  // Every command of the source's table: what the packages link.
+  const names = options.commands ?? commandNames;
   for (const name of names) linkSync(distBinary, join(bin, name));
   const install = openInstall(root);
   if (options.config !== undefined) install.writeConfig(options.config);
