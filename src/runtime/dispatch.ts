@@ -156,7 +156,7 @@ function stdoutIsPipe(): boolean {
 
 /**
  * A URL in the options is refused (options.ts), and may be a webhook's credential: it must not reach the log
- * in the echoed line first, in whichever form the line spells it. 5.x's one string is hidden whole when any of
+ * in the echoed line first, in whichever form the line spells it (the logger hides every form, secret-forms.ts). 5.x's one string is hidden whole when any of
  * its words is a URL (or it cannot be split, and holds "://"): quotes may have joined the URL to other words.
  */
 function hideUrlArgs(extraArgs: ArRequest['extraArgs'], log: Logger): void {
@@ -165,21 +165,16 @@ function hideUrlArgs(extraArgs: ArRequest['extraArgs'], log: Logger): void {
     try {
       words = optionWords(extraArgs) as string[];
     } catch {
-      if (extraArgs.includes('://')) hideSecret(extraArgs, log);
+      if (extraArgs.includes('://')) log.addSecret(extraArgs);
       return;
     }
-    if (words.some(looksLikeUrl)) hideSecret(extraArgs, log);
-    for (const word of words) if (looksLikeUrl(word)) hideSecret(word, log);
+    if (words.some(looksLikeUrl)) log.addSecret(extraArgs);
+    for (const word of words) if (looksLikeUrl(word)) log.addSecret(word);
     return;
   }
   for (const arg of extraArgs ?? []) {
-    if (typeof arg === 'string' && looksLikeUrl(arg)) hideSecret(arg, log);
+    if (typeof arg === 'string' && looksLikeUrl(arg)) log.addSecret(arg);
   }
-}
-
-/** The logger hides every form a secret can take in a line (runtime/secret-forms.ts). */
-function hideSecret(secret: string, log: Logger): void {
-  log.addSecret(secret);
 }
 
 /**
