@@ -55,7 +55,13 @@ function verbFirst(args: readonly string[]): string[] {
   return i < args.length ? [args[i]!, ...args.slice(i + 1), ...leading] : [...leading];
 }
 
+/** Bun's JIT control, present in the compiled binary only. */
+const bunRuntime = (globalThis as { Bun?: { unsafe?: { setJITPolicy?(scale: number): void } } }).Bun;
+
 export async function runCli(argv: readonly string[], invokedAs: string): Promise<number> {
+  // The binary starts with the JIT held back, for alerts (scripts/build/build.sh); a verb may loop over
+  // 10,000 blocks, and that loop wants it.
+  bunRuntime?.unsafe?.setJITPolicy?.(1);
   const [first, ...rest] = verbFirst(argv);
   if (first === '--version' || first === 'version') {
     process.stdout.write(`palisade ${version}\n`);
