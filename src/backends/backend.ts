@@ -1,14 +1,8 @@
 import type { Config } from '../runtime/config.js';
+import type { Block } from '../runtime/block.js';
 import type { Logger } from '../runtime/log.js';
 
-/** An address or network to block, already validated and normalised by runtime/address.ts. */
-export interface Block {
-  /** Canonical text: "203.0.113.7", "2001:db8::1", or a network "198.51.100.0/24". */
-  address: string;
-  family: 4 | 6;
-  /** 32 or 128 for a single host; smaller for a network. */
-  prefix: number;
-}
+export type { Block };
 
 /** A block as the state file remembers it. Times are epoch seconds. */
 export interface ActiveBlock extends Block {
