@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { commandBackends, firewallBackendNames } from '../backends/backend.js';
+import { commandBackends, firewallBackendNames } from './backend-names.js';
 import type { HttpConfig } from '../backends/http/config.js';
 import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
