@@ -4,6 +4,7 @@ import type { BackendName } from '../runtime/backend-names.js';
 import type { Logger } from '../runtime/log.js';
 
 export type { Block };
+export { BackendError } from '../runtime/errors.js';
 export { backendNames, commandBackends, firewallBackendNames, isCommandBackend, isRemoteBackend, type BackendName } from '../runtime/backend-names.js';
 
 /** A block as the state file remembers it. Times are epoch seconds. */
@@ -121,14 +122,4 @@ export interface Backend {
   dropCounters?(): Promise<DropCounter[]>;
   /** Remove every block and every table, chain, set or rule of ours. */
   flush(): Promise<void>;
-}
-
-export class BackendError extends Error {
-  constructor(
-    message: string,
-    readonly details: { tool?: string; exitCode?: number | undefined; stderr?: string | undefined } = {},
-  ) {
-    super(message);
-    this.name = 'BackendError';
-  }
 }

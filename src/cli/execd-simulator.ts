@@ -16,6 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
+import { ProtocolViolation } from '../runtime/errors.js';
 import { topLevelMembers } from '../runtime/json-members.js';
 
 export interface AddRun {
@@ -41,9 +42,7 @@ export interface DeleteRun {
   stderr: string;
 }
 
-export class ProtocolViolation extends Error {
-  override name = 'ProtocolViolation';
-}
+export { ProtocolViolation };
 
 interface TimeoutEntry {
   program: string;

@@ -14,11 +14,11 @@ import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
+import { AccountError } from '../runtime/errors.js';
 import { runTool, toolRefused } from '../runtime/exec.js';
 import { fieldValue } from '../runtime/message.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { stateDir } from '../runtime/state.js';
-import { BackendError } from '../backends/backend.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
 import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
 
@@ -74,7 +74,7 @@ function findAccount(user: string): Account | undefined {
 
 function readShadow(user: string): Shadow {
   const line = readLines('/etc/shadow').find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new BackendError(`${user} has no line in /etc/shadow: only local accounts can be locked here`);
+  if (!line) throw new AccountError(`${user} has no line in /etc/shadow: only local accounts can be locked here`);
   const fields = line.split(':');
   return { password: fields[1] ?? '', expiry: fields[7] ?? '' };
 }
@@ -121,7 +121,7 @@ function readRecord(ctx: CommandContext, user: string): AccountRecord | undefine
     throw error;
   }
   const parsed = accountRecordSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new BackendError(`${recordPath(ctx, user)} is damaged (${parsed.error.issues[0]?.message}); check the account by hand and remove the file`);
+  if (!parsed.success) throw new AccountError(`${recordPath(ctx, user)} is damaged (${parsed.error.issues[0]?.message}); check the account by hand and remove the file`);
   return parsed.data;
 }
 
@@ -217,7 +217,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
         if (record.lockedPassword) {
           if (shadow.password.startsWith('!')) {
             if (shadow.password === '!') {
-              throw new BackendError(`${user} had no password before it was locked; unlocking would leave it passwordless, so it stays locked: set a password with passwd ${user}, then remove ${recordPath(ctx, user)}`);
+              throw new AccountError(`${user} had no password before it was locked; unlocking would leave it passwordless, so it stays locked: set a password with passwd ${user}, then remove ${recordPath(ctx, user)}`);
             }
             await usermod(ctx, ['--unlock'], user);
             undone.push('password unlocked');

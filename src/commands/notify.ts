@@ -9,9 +9,9 @@
  * the run by notify.budget, with 429 and 5xx retried as the HTTP firewall backend retries them, through the same
  * client; alert text is escaped for the chat it lands in; a failure is one error record with the webhook's words.
  */
-import { BackendError } from '../backends/backend.js';
 import { HttpClient, usualErrorMessage } from '../backends/http/client.js';
 import { readCaFile, resolveSecret } from '../backends/http/secrets.js';
+import { NotifyError } from '../runtime/errors.js';
 import { sourceFields } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
@@ -40,7 +40,7 @@ function webhookUrl(config: NotifyConfig, ctx: CommandContext): string {
   const problem = webhookUrlProblem(url);
   if (problem !== undefined) {
     const origin = config.url_file !== undefined ? `notify.url_file ${config.url_file}` : 'notify.url';
-    throw new BackendError(`${origin} ${problem}`, { tool: 'palisade' });
+    throw new NotifyError(`${origin} ${problem}`, { tool: 'palisade' });
   }
   for (const secret of webhookUrlSecrets(url)) ctx.log.addSecret(secret);
   return url;
@@ -55,7 +55,7 @@ export function notifyCommand(): ArCommand<undefined> {
     async add(ctx) {
       const config = ctx.config.notify;
       if (config === undefined) {
-        throw new BackendError('palisade-notify needs a notify: section in etc/palisade.yml: format (slack, teams or generic) and url_file, a file readable by root only holding the webhook URL', { tool: 'palisade' });
+        throw new NotifyError('palisade-notify needs a notify: section in etc/palisade.yml: format (slack, teams or generic) and url_file, a file readable by root only holding the webhook URL', { tool: 'palisade' });
       }
       const url = webhookUrl(config, ctx);
       const client = new HttpClient({

@@ -7,6 +7,7 @@ import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 import type { FleetReport } from './fleet-config.js';
+import { ConfigError } from './errors.js';
 import { lazy } from './lazy.js';
 import type { Logger } from './log.js';
 import { describeTrustProblem, trustProblem } from './trusted-file.js';
@@ -198,9 +199,7 @@ type ConfigSchema = ReturnType<typeof buildConfigSchema>;
 export type Config = Omit<z.infer<ConfigSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
 export type ConfigInput = z.input<ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** etc/palisade.yml of the install dir, or PALISADE_CONFIG (tests, a config tried before it is installed). */
 export function configPath(installDir: string): string {

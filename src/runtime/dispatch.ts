@@ -13,6 +13,7 @@ import { fstatSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ArCommand, CommandContext } from '../commands/command.js';
 import { ConfigError, configCachePath, configPath, fileMode, fleetConfigPath, loadConfig } from './config.js';
+import { LockError } from './errors.js';
 import { withSbinOnPath } from './exec.js';
 import { findInstallDir } from './install-dir.js';
 import { createLogger, tellOperator, type Logger } from './log.js';
@@ -128,7 +129,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
     }
   } catch (error) {
     const described = describeError(error);
-    if (error instanceof Error && error.name === 'LockError') log.plain(wazuhMessages.lockFailed);
+    if (error instanceof LockError) log.plain(wazuhMessages.lockFailed);
     log.error({ event: 'error', keys, ...described });
     tell(`failed: ${String(described.reason)}`);
     return exitStatus.failed;
