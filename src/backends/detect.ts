@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { NoFirewallError } from '../runtime/errors.js';
 import type { BackendName } from './backend.js';
 
-/** Both entries (runtime/dispatch.ts, cli/main.ts) have put the sbin directories on PATH already (withSbinOnPath). */
+/** Both entries (commands/dispatch.ts, cli/main.ts) have put the sbin directories on PATH already (withSbinOnPath). */
 export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
   for (const dir of path.split(':')) {
     if (!dir) continue;
