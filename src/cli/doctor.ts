@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
-import { secretFileProblem } from '../backends/http/secrets.js';
+import { secretFileProblem } from '../runtime/http-secrets.js';
 import { routeProtocol } from '../backends/null-route.js';
 import { commandNames, commands } from '../commands/index.js';
 import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';

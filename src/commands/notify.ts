@@ -9,9 +9,9 @@
  * the run by notify.budget, with 429 and 5xx retried as the HTTP firewall backend retries them, through the same
  * client; alert text is escaped for the chat it lands in; a failure is one error record with the webhook's words.
  */
-import { HttpClient, usualErrorMessage } from '../backends/http/client.js';
-import { readCaFile, resolveSecret } from '../backends/http/secrets.js';
 import { NotifyError } from '../runtime/errors.js';
+import { HttpClient, usualErrorMessage } from '../runtime/http-client.js';
+import { readCaFile, resolveSecret } from '../runtime/http-secrets.js';
 import { sourceFields } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';

@@ -78,3 +78,28 @@ export class CliFailure extends PalisadeError {
 export class ProtocolViolation extends PalisadeError {
   override name = 'ProtocolViolation';
 }
+
+/**
+ * An HTTPS request (http-client.ts) failed for good. Its details, which the error record carries, add the last
+ * status, the tries and the time. The HTTP backend reports it as a BackendError with the same message and details.
+ */
+export class HttpRequestError extends PalisadeError {
+  constructor(
+    message: string,
+    readonly details: { tool: string; stderr: string; status: number | null; attempts: number; elapsed_ms: number },
+  ) {
+    super(message);
+    this.name = 'HttpRequestError';
+  }
+}
+
+/** A credential or CA file (http-secrets.ts) cannot be used: missing, open to others, too short. */
+export class CredentialError extends PalisadeError {
+  constructor(
+    message: string,
+    readonly details: ToolDetails = {},
+  ) {
+    super(message);
+    this.name = 'CredentialError';
+  }
+}

@@ -20,10 +20,10 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { apiPath, HttpClient, type HttpResponse } from './client.js';
+import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
 import { isOurs, ownershipMarker, type PresetConfig, ruleNote } from './config.js';
-import type { PresetBackend } from './index.js';
-import { readCaFile, resolveSecret } from './secrets.js';
+import type { PresetBackend } from './preset.js';
+import { readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 
 type CloudflareConfig = PresetConfig<'cloudflare'>;
 

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import * as z from 'zod/mini';
-import { absolutePathSchema, isLoopbackUrl, transportLimitsShape } from './transport.js';
+import { absolutePathSchema, isLoopbackUrl, transportLimitsShape } from '../../runtime/http-transport.js';
 
 /** Placeholders a path or body template may use: values Palisade validated itself, encoded where they land. */
 export const requestPlaceholders = ['address', 'duration', 'reason'] as const;

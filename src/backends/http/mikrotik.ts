@@ -18,10 +18,10 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { apiPath, HttpClient, type HttpResponse } from './client.js';
+import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
 import { isOurs, type PresetConfig, ruleNote } from './config.js';
-import type { PresetBackend } from './index.js';
-import { basicAuthorization, readCaFile, resolveSecret } from './secrets.js';
+import type { PresetBackend } from './preset.js';
+import { basicAuthorization, readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 
 type MikrotikConfig = PresetConfig<'mikrotik'>;
 
