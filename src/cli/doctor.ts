@@ -252,7 +252,7 @@ function describeLayers({ sources, allowlistSources }: LoadedConfig): string {
   return [...parts, 'the rest: defaults'].join('; ');
 }
 
-/** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (secrets.ts). */
+/** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (runtime/http-secrets.ts). */
 function checkSecrets({ config }: Doctor): Finding[] {
   const named: Array<[string, string | undefined]> = [
     ['http.token_file', config?.http && 'token_file' in config.http ? config.http.token_file : undefined],

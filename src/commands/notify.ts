@@ -16,7 +16,7 @@ import { sourceFields } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
 import { notificationBody } from './notify-bodies.js';
-import { webhookUrlProblem, type NotifyConfig } from './notify-config.js';
+import { webhookUrlProblem, type NotifyConfig } from '../runtime/notify-config.js';
 
 /** Below this a URL part is a common word ("services", "invoke", "1.0") the log scrubber would mangle everywhere. */
 const minimumSecretPart = 16;

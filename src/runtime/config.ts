@@ -2,14 +2,14 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { commandBackends, firewallBackendNames } from './backend-names.js';
-import type { HttpConfig } from '../backends/http/config.js';
-import type { NotifyConfig } from '../commands/notify-config.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 import type { FleetReport } from './fleet-config.js';
 import { ConfigError } from './errors.js';
 import { lazy } from './lazy.js';
 import type { Logger } from './log.js';
+import type { HttpConfig } from './http-config.js';
+import type { NotifyConfig } from './notify-config.js';
 import { describeTrustProblem, trustProblem } from './trusted-file.js';
 import { version } from '../version.js';
 
@@ -354,8 +354,8 @@ export async function parseConfig(raw: unknown, origin: string): Promise<Config>
   const { http, notify, ...rest } = result.data;
   const config: Config = rest;
   // The HTTP presets' and the webhook's schemas are large; hosts without those sections never build them.
-  if (http !== undefined) config.http = parseSection('http', (await import('../backends/http/config.js')).httpConfigSchema, http, origin);
-  if (notify !== undefined) config.notify = parseSection('notify', (await import('../commands/notify-config.js')).notifyConfigSchema, notify, origin);
+  if (http !== undefined) config.http = parseSection('http', (await import('./http-config.js')).httpConfigSchema, http, origin);
+  if (notify !== undefined) config.notify = parseSection('notify', (await import('./notify-config.js')).notifyConfigSchema, notify, origin);
   return config;
 }
 

@@ -21,7 +21,8 @@ import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, Fir
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
 import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
-import { isOurs, ownershipMarker, type PresetConfig, ruleNote } from './config.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import { isOurs, ownershipMarker, ruleNote } from './ownership.js';
 import type { PresetBackend } from './preset.js';
 import { readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 

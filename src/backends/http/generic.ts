@@ -13,7 +13,8 @@ import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, Fir
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
 import { HttpClient, pick, usualErrorMessage } from '../../runtime/http-client.js';
-import { isOurs, type PresetConfig, ruleNote } from './config.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import { isOurs, ruleNote } from './ownership.js';
 import type { PresetBackend } from './preset.js';
 import { readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 import { nowSeconds } from '../../runtime/duration.js';

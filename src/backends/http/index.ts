@@ -6,7 +6,7 @@
 import { CredentialError, HttpRequestError } from '../../runtime/errors.js';
 import type { Backend, BackendContext, EnsureOutcome } from '../backend.js';
 import { BackendError } from '../backend.js';
-import type { HttpConfig } from './config.js';
+import type { HttpConfig } from '../../runtime/http-config.js';
 import type { PresetBackend } from './preset.js';
 
 /** A failed request or an unusable credential, reported as every firewall's failure is: a BackendError, same message and details. */

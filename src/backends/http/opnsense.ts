@@ -17,7 +17,7 @@ import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, Fir
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
 import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
-import type { PresetConfig } from './config.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
 import type { PresetBackend } from './preset.js';
 import { basicAuthorization, checkSecret, readCaFile, readSecretFile, resolveSecret } from '../../runtime/http-secrets.js';
 
