@@ -195,6 +195,7 @@ function buildConfigSchema() {
 export const configSchema = lazy(buildConfigSchema);
 
 type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+export type ConfigShape = ConfigSchema['shape'];
 
 export type Config = Omit<z.infer<ConfigSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
 export type ConfigInput = z.input<ConfigSchema>;
@@ -291,7 +292,7 @@ export async function loadLayeredConfig(path: string, cacheFile: string | undefi
   for (const key of Object.keys(configSchema().shape)) sources[key] = localKeys.has(key) ? 'local' : 'default';
   let loaded: LoadedConfig = { config, sources, allowlistSources: config.allowlist.map((): Layer => 'local') };
   let fleetStamp: string | undefined;
-  if (config.fleet_config) ({ loaded, stamp: fleetStamp } = await (await import('./fleet-config.js')).withFleetLayer(loaded, localKeys, fleetPath));
+  if (config.fleet_config) ({ loaded, stamp: fleetStamp } = await (await import('./fleet-config.js')).withFleetLayer(loaded, localKeys, fleetPath, configSchema().shape));
   if (cacheFile) writeCache(cacheFile, { path, stamp, fleetStamp, loaded });
   return loaded;
 }
