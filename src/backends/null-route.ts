@@ -2,9 +2,8 @@
  * null-route, palisade-route-null's backend: a blackhole route to the address, so this host's replies to it
  * go nowhere (and, with reverse-path filtering, its packets are dropped on arrival).
  *
- * Better than Wazuh's route-null (shared/research/wazuh-ar-protocol.md, 7.5): `ip route` / `ip -6 route`
- * instead of `route`, which fails on IPv6; idempotent both ways; every failure is an error with ip's own
- * message instead of an ignored exit status. Our routes carry their own routing protocol number, visible
+ * `ip route` / `ip -6 route`, so both families work; idempotent both ways; every failure is an error with ip's
+ * own message. Our routes carry their own routing protocol number, visible
  * in `ip route` as `proto 199`, so a route to the same address that someone else made is never replaced
  * nor removed.
  *

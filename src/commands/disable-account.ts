@@ -1,8 +1,7 @@
 /**
  * palisade-disable-account: lock the local account named by the alert's data.dstuser (5.x: user.name) until execd's delete.
  *
- * Better than Wazuh's disable-account (shared/research/wazuh-ar-protocol.md, 7.10): `passwd -l` alone
- * leaves SSH keys working, so by default the account is also expired (`usermod --expiredate 1`), which
+ * A password lock alone (`passwd -l`) leaves SSH keys working, so by default the account is also expired (`usermod --expiredate 1`), which
  * PAM's account stage refuses for every login method; the delete undoes exactly what the add did, restoring
  * the previous expiry and leaving a password that was already locked locked; root, system accounts and
  * protected_users are never touched; the name is checked as Wazuh 4.14.7's is_valid_username checks it.
@@ -26,7 +25,7 @@ export interface AccountTarget {
   user: string;
 }
 
-/** Wazuh 4.14.7's is_valid_username (active_responses.c), plus control characters, which it never meets in C strings. */
+/** Wazuh 4.14.7's is_valid_username, plus control characters, which it never meets in C strings. */
 export function usernameProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `not a string (${value === null ? 'null' : typeof value})`;
   if (value.length === 0) return 'empty';

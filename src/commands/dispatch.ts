@@ -1,5 +1,5 @@
 /**
- * One AR invocation, as Wazuh's own binaries run one (active_responses.c), byte for byte where execd or
+ * One AR invocation, as Wazuh's own binaries run one, byte for byte where execd or
  * Wazuh's decoders can see it:
  *
  *   Starting → read one line → echo it → validate → [add: check_keys → read execd's reply → echo it]

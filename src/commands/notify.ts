@@ -3,9 +3,8 @@
  * Stateless: it never writes to stdout, so execd reads end of file, sends no continue or abort and keeps no
  * timer; a notification sent cannot be taken back, so a delete does nothing.
  *
- * Better than Wazuh's wazuh-slack (shared/research/wazuh-ar-protocol.md, 7.14): no curl or wget; the URL, a
- * credential, comes from a private file or a private config, never from <extra_args>, which execd's message and
- * so active-responses.log carry verbatim (one there is refused); each request is bounded by notify.timeout and
+ * No curl or wget: the URL, a credential, comes from a private file or a private config, never from
+ * <extra_args>, which execd's message and so active-responses.log carry verbatim (one there is refused); each request is bounded by notify.timeout and
  * the run by notify.budget, with 429 and 5xx retried as the HTTP firewall backend retries them, through the same
  * client; alert text is escaped for the chat it lands in; a failure is one error record with the webhook's words.
  */
