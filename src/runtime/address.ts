@@ -4,8 +4,8 @@ type IpAddress = typeof import('ip-address');
 let ipAddress: IpAddress | undefined;
 
 /**
- * ip-address, loaded on the first IPv6 address: evaluating it builds some forty Address6 objects, about 1 ms
- * that every alert would pay at start-up, and an IPv4 alert never needs it. (A CommonJS require, which the
+ * ip-address, loaded on the first IPv6 address: evaluating it builds some forty Address6 objects, which every
+ * alert would pay at start-up (bench/RESULTS.md), and an IPv4 alert never needs it. (A CommonJS require, which the
  * bundle resolves in place, because an ESM import cannot be deferred without making every caller async.)
  */
 function ipv6(): IpAddress['Address6'] {

@@ -90,8 +90,8 @@ const name = (pattern: RegExp) => z.string().check(z.regex(pattern, `must match 
 const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
 /**
- * The whole schema, built on first use (configSchema): constructing some hundred zod schemas costs ~5 ms, and
- * an alert whose config comes from the validated cache (loadConfig) needs none of them.
+ * The whole schema, built on first use (configSchema): it is some hundred zod schemas, and an alert whose
+ * config comes from the validated cache (loadConfig) needs none of them.
  */
 function buildConfigSchema() {
   const nftablesSchema = z.strictObject({
@@ -260,8 +260,8 @@ interface ConfigCache {
  * only tighten (fleet-config.ts). A problem with that file never stops a response: what it lacks is
  * reported in loaded.fleet, and the local file and the defaults apply.
  *
- * Every alert starts a process, and parsing YAML and building the schemas costs it ~15 ms; so the validated
- * result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
+ * Every alert starts a process, and parsing YAML and building the schemas would be much of its start-up
+ * (bench/RESULTS.md); so the validated result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
  * size, mtime and ctime and the binary itself are unchanged, and, when the fleet layer is on, the shared
  * file's too: a cached value of the shared file never outlives that file. A local config with an error is
  * never cached; a shared file refused is, under its own stamp, and reported again at every alert.

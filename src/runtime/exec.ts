@@ -4,8 +4,8 @@
  * spawn anything do not pay for loading it.
  *
  * The tool runs synchronously (execaSync): a Palisade process has nothing else to do while its firewall
- * tool works, and execa's asynchronous machinery (streams, promises, exit hooks) cost ~5 ms of each
- * alert's nft run. The timeout still kills the tool.
+ * tool works, and execa's asynchronous machinery (streams, promises, exit hooks) is a measurable share of
+ * each alert's nft run (bench/RESULTS.md). The timeout still kills the tool.
  */
 import { ToolRefusedError } from './errors.js';
 
