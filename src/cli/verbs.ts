@@ -24,8 +24,9 @@ export interface Verb<T = unknown> extends VerbSpec {
 export const statusSchema = z.strictObject({});
 export const doctorSchema = z.strictObject({});
 
+/** Ties a verb's code to its schema: run() takes what that schema gives. */
 function verb<S extends z.ZodMiniType>(spec: VerbSpec & { schema: S; load(): Promise<VerbModule<z.infer<S>>> }): Verb {
-  return spec as unknown as Verb;
+  return spec;
 }
 
 export const verbs: readonly Verb[] = [
