@@ -39,7 +39,9 @@ bench: system-deps dist/palisade
 typecheck: node_modules/.installed
 	tsc -p .
 
+# At most one import loop in bin/ and src/, and none left once types are erased (scripts/check-import-loops.mjs).
 test: system-deps build typecheck
+	node scripts/check-import-loops.mjs
 	vitest run
 
 # Scripts that use the test harness run as one bundled ESM file under the pinned node.

@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import { commands } from '../src/commands/index.js';
-import { runArCommand } from '../src/runtime/dispatch.js';
+import { runArCommand } from '../src/commands/dispatch.js';
 import { ownEntry } from '../src/runtime/own.js';
 
 /**

@@ -1,14 +1,11 @@
 import type { Config } from '../runtime/config.js';
+import type { Block } from '../runtime/block.js';
+import type { BackendName } from '../runtime/backend-names.js';
 import type { Logger } from '../runtime/log.js';
 
-/** An address or network to block, already validated and normalised by runtime/address.ts. */
-export interface Block {
-  /** Canonical text: "203.0.113.7", "2001:db8::1", or a network "198.51.100.0/24". */
-  address: string;
-  family: 4 | 6;
-  /** 32 or 128 for a single host; smaller for a network. */
-  prefix: number;
-}
+export type { Block };
+export { BackendError } from '../runtime/errors.js';
+export { backendNames, commandBackends, firewallBackendNames, isCommandBackend, isRemoteBackend, type BackendName } from '../runtime/backend-names.js';
 
 /** A block as the state file remembers it. Times are epoch seconds. */
 export interface ActiveBlock extends Block {
@@ -125,33 +122,4 @@ export interface Backend {
   dropCounters?(): Promise<DropCounter[]>;
   /** Remove every block and every table, chain, set or rule of ours. */
   flush(): Promise<void>;
-}
-
-/** The firewalls: what `backend:` and `--backend` choose from, and where palisade-drop's delete looks. */
-export const firewallBackendNames = ['nftables', 'ipset', 'iptables', 'http', 'dry-run'] as const;
-/**
- * The mechanisms that are one command's own: chosen by that command's name, never by `backend:`, auto or
- * palisade-drop, so a palisade-drop delete never lifts a hosts.deny line nor the reverse.
- */
-export const commandBackends = { 'hosts-deny': 'palisade-host-deny', 'null-route': 'palisade-route-null' } as const;
-export const backendNames = [...firewallBackendNames, 'hosts-deny', 'null-route'] as const;
-export type BackendName = (typeof backendNames)[number];
-
-/** Firewalls behind an API on the network, whose answers may take seconds: never called holding the state lock. */
-export function isRemoteBackend(name: BackendName): boolean {
-  return name === 'http';
-}
-
-export function isCommandBackend(name: BackendName): name is keyof typeof commandBackends {
-  return name in commandBackends;
-}
-
-export class BackendError extends Error {
-  constructor(
-    message: string,
-    readonly details: { tool?: string; exitCode?: number | undefined; stderr?: string | undefined } = {},
-  ) {
-    super(message);
-    this.name = 'BackendError';
-  }
 }

@@ -4,9 +4,10 @@
  * both are netfilter hooks, and our table's priority puts it first.
  */
 import { accessSync, constants } from 'node:fs';
+import { NoFirewallError } from '../runtime/errors.js';
 import type { BackendName } from './backend.js';
 
-/** Both entries (runtime/dispatch.ts, cli/main.ts) have put the sbin directories on PATH already (withSbinOnPath). */
+/** Both entries (commands/dispatch.ts, cli/main.ts) have put the sbin directories on PATH already (withSbinOnPath). */
 export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
   for (const dir of path.split(':')) {
     if (!dir) continue;
@@ -20,9 +21,7 @@ export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
   return false;
 }
 
-export class NoFirewallError extends Error {
-  override name = 'NoFirewallError';
-}
+export { NoFirewallError };
 
 export function detectBackend(): BackendName {
   return explainDetection().backend;

@@ -2,8 +2,7 @@
  * hosts-deny, palisade-host-deny's backend: a line in TCP wrappers' deny file (host_deny.path, default
  * /etc/hosts.deny) denies the address to every TCP-wrapped service.
  *
- * Better than Wazuh's host-deny (shared/research/wazuh-ar-protocol.md, 7.4): IPv6 is written in the
- * brackets TCP wrappers require (wazuh#16460); our lines carry a marker and are matched whole, so removing
+ * IPv6 is written in the brackets TCP wrappers require (wazuh#16460); our lines carry a marker and are matched whole, so removing
  * 1.2.3.4 never removes 11.2.3.45 nor a line the administrator wrote; the file is replaced atomically with
  * its mode and owner kept, and a symlinked file is changed where it points.
  *

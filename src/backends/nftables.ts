@@ -3,15 +3,15 @@
  * Docker and other tools, which flush only their own tables, leave our blocks alone.
  *
  * Four sets: addr4/addr6 are plain hash sets for single addresses, and net4/net6 are interval sets for
- * networks. They must stay apart: nft reads a whole interval set on every change to check for overlaps
- * (330 ms per operation at 50,000 elements), while a hash set costs the same at any size. Every element
+ * networks. They must stay apart: nft reads a whole interval set on every change to check for overlaps, so
+ * its cost grows with its size, while a hash set costs the same at any size. Every element
  * carries a kernel timeout, so a block whose delete never comes still expires.
  *
  * Every change is one `nft -f -` transaction. When this configuration's chains were declared less than a
  * minute ago (a stamp in the state dir says so), it holds the element lines alone; otherwise it also
  * re-declares our chains and their rules (`flush chain` + `add rule` is idempotent inside one transaction),
  * which repairs a chain someone flushed or deleted and applies a changed configuration. That declaration
- * makes the kernel wait one RCU grace period (~12 ms here, against ~1 ms for the element lines), which is
+ * makes the kernel wait one RCU grace period, many times the cost of the element lines, which is
  * why a storm of alerts pays it once a minute and not on every alert. Either way nft answers ENOENT when the
  * table or a set is gone, and the table is rebuilt with every unexpired block from the state file. None of
  * this grows with the number of blocks (bench/RESULTS.md).
@@ -240,7 +240,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   /**
    * Whether this configuration's chains were declared less than a minute ago: the stamp holds the
    * fingerprint of what was declared and was written then. (Checking the chains themselves is no cheaper:
-   * nft cannot list a chain without reading every element of our sets, 125 ms at 50,000 blocks.) A reload
+   * nft cannot list a chain without reading every element of our sets.) A reload
    * that takes the table or a set away is still seen at once, as nft fails the element line; a chain
    * flushed or edited by hand is declared again by the first alert a minute on, or by `palisade reconcile`
    * (boot, firewall reloads, every 10 minutes).

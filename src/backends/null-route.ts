@@ -2,9 +2,8 @@
  * null-route, palisade-route-null's backend: a blackhole route to the address, so this host's replies to it
  * go nowhere (and, with reverse-path filtering, its packets are dropped on arrival).
  *
- * Better than Wazuh's route-null (shared/research/wazuh-ar-protocol.md, 7.5): `ip route` / `ip -6 route`
- * instead of `route`, which fails on IPv6; idempotent both ways; every failure is an error with ip's own
- * message instead of an ignored exit status. Our routes carry their own routing protocol number, visible
+ * `ip route` / `ip -6 route`, so both families work; idempotent both ways; every failure is an error with ip's
+ * own message. Our routes carry their own routing protocol number, visible
  * in `ip route` as `proto 199`, so a route to the same address that someone else made is never replaced
  * nor removed.
  *
@@ -13,7 +12,7 @@
  * the state lock (commands/blocking.ts), so the look-then-add of two alerts never interleaves.
  */
 import { blockText, parseAddress } from '../runtime/address.js';
-import { runTool, toolRefused } from '../runtime/exec.js';
+import { runTool, toolRefused, type ToolResult } from '../runtime/exec.js';
 import { BackendError, type ActiveBlock, type AddOutcome, type Backend, type BackendContext, type Block, type FirewallBlock } from './backend.js';
 
 /** rtm_protocol of our routes: unassigned by the kernel and iproute2 (rt_protos), so it marks them as ours. */
@@ -40,11 +39,17 @@ function describeRoute(route: RouteEntry): string {
   return [route.type ?? 'unicast', route.gateway && `via ${route.gateway}`, route.dev && `dev ${route.dev}`, route.protocol && `proto ${route.protocol}`].filter(Boolean).join(' ');
 }
 
+/** ip said no: its own words, as the BackendError every firewall's refusal is. */
+function refused(argv: readonly string[], result: ToolResult): BackendError {
+  const { message, details } = toolRefused(argv, result);
+  return new BackendError(message, details);
+}
+
 export function createNullRouteBackend(ctx: BackendContext): Backend {
   /** Runs `ip -j ...` and reads its JSON; a refusal is ip's own words. */
   const routes = async (argv: [string, ...string[]]): Promise<RouteEntry[]> => {
     const result = await runTool(argv, { timeoutSeconds: ctx.config.command_timeout });
-    if (result.exitCode !== 0) throw toolRefused(argv, result);
+    if (result.exitCode !== 0) throw refused(argv, result);
     const text = result.stdout.trim();
     try {
       return text === '' ? [] : (JSON.parse(text) as RouteEntry[]);
@@ -66,7 +71,7 @@ export function createNullRouteBackend(ctx: BackendContext): Backend {
     }
     const argv = ipArgv(block.family, 'route', 'add', 'blackhole', address, 'proto', routeProtocol);
     const added = await runTool(argv, { timeoutSeconds: ctx.config.command_timeout });
-    if (added.exitCode !== 0) throw toolRefused(argv, added);
+    if (added.exitCode !== 0) throw refused(argv, added);
     return { result: 'added', restored: 0 };
   };
 
@@ -77,7 +82,7 @@ export function createNullRouteBackend(ctx: BackendContext): Backend {
     if (deleted.exitCode === 0) return 'deleted' as const;
     // A namespace without a single route has no main table yet: nothing of ours either.
     if (/No such process|FIB table does not exist/.test(deleted.stderr)) return 'absent' as const;
-    throw toolRefused(argv, deleted);
+    throw refused(argv, deleted);
   };
 
   const list = async (): Promise<FirewallBlock[]> => {

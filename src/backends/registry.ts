@@ -4,23 +4,19 @@
  */
 import type { Backend, BackendContext, BackendName } from './backend.js';
 
-export async function loadBackend(name: BackendName, ctx: BackendContext): Promise<Backend> {
-  switch (name) {
-    case 'ipset':
-      return (await import('./ipset.js')).createIpsetBackend(ctx);
-    case 'iptables':
-      return (await import('./iptables.js')).createIptablesBackend(ctx);
-    case 'dry-run':
-      return (await import('./dry-run.js')).createDryRunBackend(ctx);
-    case 'nftables':
-      return (await import('./nftables.js')).createNftablesBackend(ctx);
-    case 'http':
-      return (await import('./http/index.js')).createHttpBackend(ctx);
-    case 'hosts-deny':
-      return (await import('./hosts-deny.js')).createHostsDenyBackend(ctx);
-    case 'null-route':
-      return (await import('./null-route.js')).createNullRouteBackend(ctx);
-    default:
-      throw new Error(`backend "${name}" is not available in this build`);
-  }
+type BackendLoader = (ctx: BackendContext) => Promise<Backend>;
+
+/** A backend name without its loader is a type error here. */
+const loaders: Record<BackendName, BackendLoader> = {
+  ipset: async (ctx) => (await import('./ipset.js')).createIpsetBackend(ctx),
+  iptables: async (ctx) => (await import('./iptables.js')).createIptablesBackend(ctx),
+  'dry-run': async (ctx) => (await import('./dry-run.js')).createDryRunBackend(ctx),
+  nftables: async (ctx) => (await import('./nftables.js')).createNftablesBackend(ctx),
+  http: async (ctx) => (await import('./http/index.js')).createHttpBackend(ctx),
+  'hosts-deny': async (ctx) => (await import('./hosts-deny.js')).createHostsDenyBackend(ctx),
+  'null-route': async (ctx) => (await import('./null-route.js')).createNullRouteBackend(ctx),
+};
+
+export function loadBackend(name: BackendName, ctx: BackendContext): Promise<Backend> {
+  return loaders[name](ctx);
 }

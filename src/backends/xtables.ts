@@ -3,9 +3,9 @@
  * running iptables/ip6tables of that variant with -w, checking our rules with -C, changing them in one
  * iptables-restore call, and the lock under which a missing chain, jump or rule is put back.
  *
- * Wazuh's firewall-drop runs iptables without -w (a busy xtables lock makes it exit 4), without -C (every
- * add inserts another copy) and ignores the exit status. Here every call waits for the lock, every rule
- * is checked before it is inserted, and every refusal becomes a BackendError with the tool's own words.
+ * Every call waits for the xtables lock (-w; without it a busy lock makes iptables exit 4), every rule is
+ * checked (-C) before it is inserted, so a repeated add never makes a second copy, and every refusal becomes
+ * a BackendError with the tool's own words.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';

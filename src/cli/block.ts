@@ -7,22 +7,15 @@
  * inside a wider one that expires sooner than asked is refused with the way out, and a network over
  * narrower networks replaces them.
  */
-import type { Block } from '../backends/backend.js';
 import { describeBlock, describeUnblock, logBlock, logUnblock, openStateStore, holdBlock, releaseBlock, resolveBackend } from '../commands/blocking.js';
 import { isSingleHost, overlaps } from '../runtime/address.js';
 import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import { operatorHold, type StateEntry } from '../runtime/state.js';
+import type { BlockOptions } from './block-options.js';
+import { blockOf, operator } from './common.js';
 import { CliFailure, type CliContext } from './context.js';
 import { localTime } from './output.js';
-import type { BlockOptions } from './verbs.js';
-
-/** Who typed the command, for the log: the sudo user behind root when there is one. */
-export function operator(): string | undefined {
-  return process.env.SUDO_USER || process.env.USER || process.env.LOGNAME || undefined;
-}
-
-export const blockOf = (entry: StateEntry): Block => ({ address: entry.address, family: entry.family, prefix: entry.prefix });
 
 export async function run(ctx: CliContext, options: BlockOptions): Promise<number> {
   const { checkOneSource, blockFrom } = await import('./bulk.js');

@@ -12,10 +12,11 @@ import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import { operatorHold } from '../runtime/state.js';
 import { collapseList, ListReadError, parseThreatList, readThreatList, type ParsedList } from '../runtime/threat-list.js';
 import { UsageError } from './args.js';
-import { operator } from './block.js';
 import { CliFailure, type CliContext } from './context.js';
 import { localTime, printable } from './output.js';
-import type { BlockOptions, UnblockOptions } from './verbs.js';
+import type { BlockOptions } from './block-options.js';
+import { operator } from './common.js';
+import type { UnblockOptions } from './unblock-options.js';
 
 /** ADDRESS or --from, exactly one: a usage error otherwise. */
 export function checkOneSource(verb: string, options: { address?: unknown; from?: string | undefined }): void {

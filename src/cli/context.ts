@@ -7,13 +7,11 @@ import { join } from 'node:path';
 import type { BlockingEnv } from '../commands/blocking.js';
 import { configCachePath, configPath, fileMode, fleetConfigPath, loadLayeredConfig, type Config, type LoadedConfig } from '../runtime/config.js';
 import { warnAboutFleetLayer } from '../runtime/fleet-config.js';
+import { CliFailure } from '../runtime/errors.js';
 import { createLogger, type Logger } from '../runtime/log.js';
 import type { Output } from './output.js';
 
-/** A verb could not do its work: the message says what went wrong and what to do. Exit status 1. */
-export class CliFailure extends Error {
-  override name = 'CliFailure';
-}
+export { CliFailure };
 
 export interface CliContext {
   readonly installDir: string;

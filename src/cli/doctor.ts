@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import type { BackendName } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
-import { secretFileProblem } from '../backends/http/secrets.js';
+import { secretFileProblem } from '../runtime/http-secrets.js';
 import { routeProtocol } from '../backends/null-route.js';
 import { commandNames, commands } from '../commands/index.js';
 import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';
@@ -252,7 +252,7 @@ function describeLayers({ sources, allowlistSources }: LoadedConfig): string {
   return [...parts, 'the rest: defaults'].join('; ');
 }
 
-/** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (secrets.ts). */
+/** The secret files palisade.yml names: the AR commands refuse one that is not root's alone (runtime/http-secrets.ts). */
 function checkSecrets({ config }: Doctor): Finding[] {
   const named: Array<[string, string | undefined]> = [
     ['http.token_file', config?.http && 'token_file' in config.http ? config.http.token_file : undefined],

@@ -1,14 +1,13 @@
 /**
- * wazuh-execd's side of the AR protocol, as execd 4.14 runs a command (shared/research/wazuh-ar-protocol.md,
- * section 3): it rewrites the message (command add, origin.module wazuh-execd, parameters.program), spawns
- * the program with argv[0] `active-response/bin/<name>` and cwd the install dir, writes one line and keeps
- * stdin open, reads one line, answers continue or abort from its own timeout list keyed
- * basename-key1-key2, and later runs the delete with stdin closed after the line.
+ * wazuh-execd's side of the AR protocol, as execd 4.14 runs a command: it rewrites the message (command add,
+ * origin.module wazuh-execd, parameters.program), spawns the program with argv[0] `active-response/bin/<name>`
+ * and cwd the install dir, writes one line and keeps stdin open, reads one line, answers continue or abort from
+ * its own timeout list keyed basename-key1-key2, and later runs the delete with stdin closed after the line.
  *
- * And as 5.x execd does (v5.0.0-beta4 execd.c ExecdRun, shared/wazuh5-execd/README.md): the finding document
- * with "command":"enable" appended as its last member, even when it already has a "command"; the reply and the
- * disable replace the first member cJSON finds by that name (case-insensitively) instead; only type stateful
- * with a numeric stateful_timeout is timed, and every stateless repeat gets continue.
+ * And as 5.x execd does (v5.0.0-beta4): the finding document with "command":"enable" appended as its last
+ * member, even when it already has a "command"; the reply and the disable replace the first member cJSON finds
+ * by that name (case-insensitively) instead; only type stateful with a numeric stateful_timeout is timed, and
+ * every stateless repeat gets continue.
  *
  * `palisade simulate` runs alerts through it, and the test harness (test/harness/execd.ts) builds on it.
  * Unlike execd it never waits forever: a command that does not answer or exit within hangMs is killed and
@@ -16,6 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
+import { ProtocolViolation } from '../runtime/errors.js';
 import { topLevelMembers } from '../runtime/json-members.js';
 
 export interface AddRun {
@@ -41,9 +41,7 @@ export interface DeleteRun {
   stderr: string;
 }
 
-export class ProtocolViolation extends Error {
-  override name = 'ProtocolViolation';
-}
+export { ProtocolViolation };
 
 interface TimeoutEntry {
   program: string;

@@ -7,10 +7,10 @@
 import { createInterface } from 'node:readline/promises';
 import { openBackend, openStateStore } from '../commands/blocking.js';
 import { UsageError } from './args.js';
-import { operator } from './block.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, explainBackend } from './inspect.js';
-import type { FlushOptions } from './verbs.js';
+import { operator } from './common.js';
+import type { FlushOptions } from './flush-options.js';
 
 async function confirm(question: string): Promise<boolean> {
   const prompt = createInterface({ input: process.stdin, output: process.stderr });

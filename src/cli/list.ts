@@ -9,7 +9,7 @@ import type { Holder } from '../runtime/state.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, readFirewall } from './inspect.js';
 import { localTime, shortDuration } from './output.js';
-import type { ListOptions } from './verbs.js';
+import type { ListOptions } from './list-options.js';
 
 export interface ListedBlock {
   address: string;

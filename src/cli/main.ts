@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { commandNames } from '../commands/index.js';
+import { ConfigError, PalisadeError } from '../runtime/errors.js';
 import { withSbinOnPath } from '../runtime/exec.js';
 import { findInstallDir } from '../runtime/install-dir.js';
 import { ownEntry } from '../runtime/own.js';
@@ -129,12 +130,11 @@ function reportFailure(verbName: string, error: unknown, json: boolean): number 
     process.stderr.write(`palisade ${verbName}: ${error.message}\n`);
     return exitStatus.usage;
   }
-  const known = ['CliFailure', 'ConfigError', 'BackendError', 'LockError', 'NoFirewallError', 'ProtocolViolation'];
   const { name, message } = error instanceof Error ? error : new Error(String(error));
   const text =
-    name === 'ConfigError'
+    error instanceof ConfigError
       ? `configuration: ${message} (fix etc/palisade.yml; palisade doctor checks it)`
-      : known.includes(name)
+      : error instanceof PalisadeError
         ? message
         : `unexpected ${error instanceof Error ? (error.stack ?? message) : message}`;
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { kind: name, message } }, null, 2)}\n`);

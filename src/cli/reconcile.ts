@@ -18,10 +18,10 @@ import { openBackend, openStateStore } from '../commands/blocking.js';
 import { allowedBy, buildAllowlists } from '../runtime/allowlist.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { type StateEntry } from '../runtime/state.js';
-import { blockOf } from './block.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, explainBackend } from './inspect.js';
-import type { ReconcileOptions } from './verbs.js';
+import { blockOf } from './common.js';
+import type { ReconcileOptions } from './reconcile-options.js';
 
 export interface ReconcileReport {
   backend: BackendName;

@@ -11,7 +11,7 @@ import { StateStore, stateDir } from '../runtime/state.js';
 import { UsageError } from './args.js';
 import { CliFailure, type CliContext } from './context.js';
 import { ExecdSimulator, ProtocolViolation, type AddRun, type DeleteRun } from './execd-simulator.js';
-import type { SimulateOptions } from './verbs.js';
+import type { SimulateOptions } from './simulate-options.js';
 
 /** A command that hangs is killed after this; execd itself would wait for ever. */
 const hangMs = 60_000;

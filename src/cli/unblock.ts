@@ -5,10 +5,10 @@
  */
 import { describeUnblock, logUnblock, openStateStore, releaseBlock, resolveBackend } from '../commands/blocking.js';
 import { overlaps } from '../runtime/address.js';
-import { operator } from './block.js';
 import type { CliContext } from './context.js';
 import { localTime } from './output.js';
-import type { UnblockOptions } from './verbs.js';
+import { operator } from './common.js';
+import type { UnblockOptions } from './unblock-options.js';
 
 export async function run(ctx: CliContext, options: UnblockOptions): Promise<number> {
   const { checkOneSource, unblockFrom } = await import('./bulk.js');

@@ -1,6 +1,6 @@
 /**
  * What an AR command is: the key execd dedupes it by, what add does, what delete does. Everything else
- * (stdin, the handshake, logging, config, exit statuses) is the dispatcher's, in runtime/dispatch.ts.
+ * (stdin, the handshake, logging, config, exit statuses) is the dispatcher's, in dispatch.ts.
  */
 import type { Config } from '../runtime/config.js';
 import type { Logger } from '../runtime/log.js';

@@ -1,8 +1,7 @@
 /**
  * palisade-disable-account: lock the local account named by the alert's data.dstuser (5.x: user.name) until execd's delete.
  *
- * Better than Wazuh's disable-account (shared/research/wazuh-ar-protocol.md, 7.10): `passwd -l` alone
- * leaves SSH keys working, so by default the account is also expired (`usermod --expiredate 1`), which
+ * A password lock alone (`passwd -l`) leaves SSH keys working, so by default the account is also expired (`usermod --expiredate 1`), which
  * PAM's account stage refuses for every login method; the delete undoes exactly what the add did, restoring
  * the previous expiry and leaving a password that was already locked locked; root, system accounts and
  * protected_users are never touched; the name is checked as Wazuh 4.14.7's is_valid_username checks it.
@@ -14,11 +13,11 @@ import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
+import { AccountError } from '../runtime/errors.js';
 import { runTool, toolRefused } from '../runtime/exec.js';
 import { fieldValue } from '../runtime/message.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { stateDir } from '../runtime/state.js';
-import { BackendError } from '../backends/backend.js';
 import type { ArCommand, CommandContext, Targeting } from './command.js';
 import { ruleOf, underStateLock, unusedOptionRefusal } from './common.js';
 
@@ -26,7 +25,7 @@ export interface AccountTarget {
   user: string;
 }
 
-/** Wazuh 4.14.7's is_valid_username (active_responses.c), plus control characters, which it never meets in C strings. */
+/** Wazuh 4.14.7's is_valid_username, plus control characters, which it never meets in C strings. */
 export function usernameProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `not a string (${value === null ? 'null' : typeof value})`;
   if (value.length === 0) return 'empty';
@@ -74,7 +73,7 @@ function findAccount(user: string): Account | undefined {
 
 function readShadow(user: string): Shadow {
   const line = readLines('/etc/shadow').find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new BackendError(`${user} has no line in /etc/shadow: only local accounts can be locked here`);
+  if (!line) throw new AccountError(`${user} has no line in /etc/shadow: only local accounts can be locked here`);
   const fields = line.split(':');
   return { password: fields[1] ?? '', expiry: fields[7] ?? '' };
 }
@@ -121,7 +120,7 @@ function readRecord(ctx: CommandContext, user: string): AccountRecord | undefine
     throw error;
   }
   const parsed = accountRecordSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new BackendError(`${recordPath(ctx, user)} is damaged (${parsed.error.issues[0]?.message}); check the account by hand and remove the file`);
+  if (!parsed.success) throw new AccountError(`${recordPath(ctx, user)} is damaged (${parsed.error.issues[0]?.message}); check the account by hand and remove the file`);
   return parsed.data;
 }
 
@@ -217,7 +216,7 @@ export function disableAccountCommand(): ArCommand<AccountTarget> {
         if (record.lockedPassword) {
           if (shadow.password.startsWith('!')) {
             if (shadow.password === '!') {
-              throw new BackendError(`${user} had no password before it was locked; unlocking would leave it passwordless, so it stays locked: set a password with passwd ${user}, then remove ${recordPath(ctx, user)}`);
+              throw new AccountError(`${user} had no password before it was locked; unlocking would leave it passwordless, so it stays locked: set a password with passwd ${user}, then remove ${recordPath(ctx, user)}`);
             }
             await usermod(ctx, ['--unlock'], user);
             undone.push('password unlocked');

@@ -1,12 +1,30 @@
 /** Command name (the link's name) → its module, loaded only when that command runs. */
-import type { BackendName } from '../backends/backend.js';
+import type { BackendName } from '../runtime/backend-names.js';
 import type { ArCommand } from './command.js';
 
-type Loader = () => Promise<ArCommand<never>>;
+/** Every AR command: the links the packages install, in the order ossec.conf's snippets list them. */
+const names = [
+  'palisade-drop',
+  'palisade-nftables-drop',
+  'palisade-ipset-drop',
+  'palisade-iptables-drop',
+  'palisade-http-drop',
+  'palisade-host-deny',
+  'palisade-route-null',
+  'palisade-disable-account',
+  'palisade-quarantine',
+  'palisade-notify',
+  'palisade-unblock',
+  'palisade-block',
+] as const;
+export type CommandName = (typeof names)[number];
 
-const dropFor = (pinned?: BackendName): Loader => async () => (await import('./drop.js')).dropCommand(pinned) as ArCommand<never>;
+export type CommandLoader = () => Promise<ArCommand<unknown>>;
 
-export const commands: Record<string, Loader> = {
+const dropFor = (pinned?: BackendName): CommandLoader => async () => (await import('./drop.js')).dropCommand(pinned);
+
+/** A name without its loader, or a loader without its name, is a type error here. */
+const loaders: Record<CommandName, CommandLoader> = {
   'palisade-drop': dropFor(),
   'palisade-nftables-drop': dropFor('nftables'),
   'palisade-ipset-drop': dropFor('ipset'),
@@ -14,11 +32,13 @@ export const commands: Record<string, Loader> = {
   'palisade-http-drop': dropFor('http'),
   'palisade-host-deny': dropFor('hosts-deny'),
   'palisade-route-null': dropFor('null-route'),
-  'palisade-disable-account': async () => (await import('./disable-account.js')).disableAccountCommand() as ArCommand<never>,
-  'palisade-quarantine': async () => (await import('./quarantine.js')).quarantineCommand() as ArCommand<never>,
-  'palisade-notify': async () => (await import('./notify.js')).notifyCommand() as ArCommand<never>,
-  'palisade-unblock': async () => (await import('./unblock.js')).unblockCommand() as ArCommand<never>,
-  'palisade-block': async () => (await import('./fleet-block.js')).fleetBlockCommand() as ArCommand<never>,
+  'palisade-disable-account': async () => (await import('./disable-account.js')).disableAccountCommand(),
+  'palisade-quarantine': async () => (await import('./quarantine.js')).quarantineCommand(),
+  'palisade-notify': async () => (await import('./notify.js')).notifyCommand(),
+  'palisade-unblock': async () => (await import('./unblock.js')).unblockCommand(),
+  'palisade-block': async () => (await import('./fleet-block.js')).fleetBlockCommand(),
 };
 
-export const commandNames = Object.keys(commands);
+/** Looked up by a link's name, which may be any text: through ownEntry, never by plain indexing. */
+export const commands: Readonly<Record<string, CommandLoader>> = loaders;
+export const commandNames: string[] = [...names];

@@ -8,7 +8,7 @@
  */
 import { parseAddress, blockText } from '../runtime/address.js';
 import { dialectFields, fieldValue, findSourceValue, type DialectFields } from '../runtime/message.js';
-import { defaultGenericTemplate, placeholderPattern, type NotifyConfig } from './notify-config.js';
+import { defaultGenericTemplate, placeholderPattern, type NotifyConfig } from '../runtime/notify-config.js';
 
 /** Enough of a log line to act on; a chat message is no place for a 64 KiB event. */
 export const maxLogChars = 1500;

@@ -3,20 +3,19 @@
  * Stateless: it never writes to stdout, so execd reads end of file, sends no continue or abort and keeps no
  * timer; a notification sent cannot be taken back, so a delete does nothing.
  *
- * Better than Wazuh's wazuh-slack (shared/research/wazuh-ar-protocol.md, 7.14): no curl or wget; the URL, a
- * credential, comes from a private file or a private config, never from <extra_args>, which execd's message and
- * so active-responses.log carry verbatim (one there is refused); each request is bounded by notify.timeout and
+ * No curl or wget: the URL, a credential, comes from a private file or a private config, never from
+ * <extra_args>, which execd's message and so active-responses.log carry verbatim (one there is refused); each request is bounded by notify.timeout and
  * the run by notify.budget, with 429 and 5xx retried as the HTTP firewall backend retries them, through the same
  * client; alert text is escaped for the chat it lands in; a failure is one error record with the webhook's words.
  */
-import { BackendError } from '../backends/backend.js';
-import { HttpClient, usualErrorMessage } from '../backends/http/client.js';
-import { readCaFile, resolveSecret } from '../backends/http/secrets.js';
+import { NotifyError } from '../runtime/errors.js';
+import { HttpClient, usualErrorMessage } from '../runtime/http-client.js';
+import { readCaFile, resolveSecret } from '../runtime/http-secrets.js';
 import { sourceFields } from './address-target.js';
 import type { ArCommand, CommandContext } from './command.js';
 import { ruleOf, unusedOptionRefusal } from './common.js';
 import { notificationBody } from './notify-bodies.js';
-import { webhookUrlProblem, type NotifyConfig } from './notify-config.js';
+import { webhookUrlProblem, type NotifyConfig } from '../runtime/notify-config.js';
 
 /** Below this a URL part is a common word ("services", "invoke", "1.0") the log scrubber would mangle everywhere. */
 const minimumSecretPart = 16;
@@ -40,7 +39,7 @@ function webhookUrl(config: NotifyConfig, ctx: CommandContext): string {
   const problem = webhookUrlProblem(url);
   if (problem !== undefined) {
     const origin = config.url_file !== undefined ? `notify.url_file ${config.url_file}` : 'notify.url';
-    throw new BackendError(`${origin} ${problem}`, { tool: 'palisade' });
+    throw new NotifyError(`${origin} ${problem}`, { tool: 'palisade' });
   }
   for (const secret of webhookUrlSecrets(url)) ctx.log.addSecret(secret);
   return url;
@@ -55,7 +54,7 @@ export function notifyCommand(): ArCommand<undefined> {
     async add(ctx) {
       const config = ctx.config.notify;
       if (config === undefined) {
-        throw new BackendError('palisade-notify needs a notify: section in etc/palisade.yml: format (slack, teams or generic) and url_file, a file readable by root only holding the webhook URL', { tool: 'palisade' });
+        throw new NotifyError('palisade-notify needs a notify: section in etc/palisade.yml: format (slack, teams or generic) and url_file, a file readable by root only holding the webhook URL', { tool: 'palisade' });
       }
       const url = webhookUrl(config, ctx);
       const client = new HttpClient({

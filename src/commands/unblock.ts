@@ -9,7 +9,7 @@
  *
  * Whoever can make the manager send an AR can lift every block with it, an alert author included when the
  * command is bound to an <active-response>. An alert built by analysisd always carries `rule` and `manager`
- * (analysisd/format/to_json.c adds both to every alert, and an AR fires only from a rule), and the API sends
+ * (analysisd adds both to every alert, and an AR fires only from a rule), and the API sends
  * only the alert its caller wrote: a message that has either is a rule match, and is refused.
  */
 import { blockText, overlaps } from '../runtime/address.js';

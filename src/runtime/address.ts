@@ -1,11 +1,11 @@
-import type { Block } from '../backends/backend.js';
+import type { AddressRange, Block } from './block.js';
 
 type IpAddress = typeof import('ip-address');
 let ipAddress: IpAddress | undefined;
 
 /**
- * ip-address, loaded on the first IPv6 address: evaluating it builds some forty Address6 objects, about 1 ms
- * that every alert would pay at start-up, and an IPv4 alert never needs it. (A CommonJS require, which the
+ * ip-address, loaded on the first IPv6 address: evaluating it builds some forty Address6 objects, which every
+ * alert would pay at start-up (bench/RESULTS.md), and an IPv4 alert never needs it. (A CommonJS require, which the
  * bundle resolves in place, because an ESM import cannot be deferred without making every caller async.)
  */
 function ipv6(): IpAddress['Address6'] {
@@ -70,7 +70,7 @@ export function widenTo(block: Block, prefix: number): Block {
 }
 
 /** True when a and b share at least one address. */
-export function overlaps(a: Block, b: Block): boolean {
+export function overlaps(a: AddressRange, b: AddressRange): boolean {
   if (a.family !== b.family) return false;
   const shorter = Math.min(a.prefix, b.prefix);
   const width = a.family === 4 ? 32 : 128;
@@ -95,7 +95,7 @@ function blockFromBits(family: 4 | 6, bits: bigint, prefix: number): Block {
   return { address: prefix === width ? text : `${text}/${prefix}`, family, prefix };
 }
 
-function toBigInt(block: Block): bigint {
+function toBigInt(block: AddressRange): bigint {
   const host = block.address.split('/')[0] ?? '';
   return block.family === 4 ? ipv4ToBigInt(host) : ipv6ToBigInt(host);
 }
@@ -144,7 +144,7 @@ const specialRangeTexts: Record<4 | 6, ReadonlyArray<[string, string]>> = {
 };
 
 /** One family's special ranges, parsed when asked for: nothing is computed at import time, which every alert pays. */
-export function specialRanges(family: 4 | 6): Array<{ range: Block; name: string }> {
+export function specialRanges(family: 4 | 6): Array<{ range: AddressRange; name: string }> {
   return specialRangeTexts[family].map(([text, name]) => {
     const parsed = parseAddress(text, { allowNetwork: true });
     if (!parsed.ok) throw new Error(`bad built-in range ${text}`);

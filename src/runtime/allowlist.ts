@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { Block } from '../backends/backend.js';
+import type { AddressRange, Block } from './block.js';
 import { overlaps, parseAddress, specialRanges } from './address.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -12,12 +12,12 @@ import { readManagerCache, saveManagerResolutions } from './manager-cache.js';
 import { stateDir } from './state.js';
 
 export interface AllowEntry {
-  range: Block;
+  range: AddressRange;
   /** Why it is protected, for the log line: "loopback", "this host (eth0)", "Wazuh manager (ossec.conf)". */
   why: string;
 }
 
-type Family = Block['family'];
+type Family = AddressRange['family'];
 
 const privateRanges: Record<Family, string[]> = { 4: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'], 6: ['fc00::/7'] };
 

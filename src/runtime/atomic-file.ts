@@ -37,7 +37,7 @@ export function writeFileAtomic(path: string, content: string, options: AtomicWr
 
 /**
  * writeFileAtomic for many files at once, with one flush for all of them instead of one fsync each
- * (4 ms apiece on a loaded disk: 40 s for a 10,000-line threat list). Every temp file is written, then
+ * (one fsync per file is most of a 10,000-line threat list's time: bench/RESULTS.md). Every temp file is written, then
  * `flush` makes them durable (syncfs of their file system), then each is renamed over its target: a crash
  * leaves each target old or new, never half written. On a failure no target has been replaced.
  */

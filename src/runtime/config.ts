@@ -1,14 +1,15 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { commandBackends, firewallBackendNames } from '../backends/backend.js';
-import type { HttpConfig } from '../backends/http/config.js';
-import type { NotifyConfig } from '../commands/notify-config.js';
+import { commandBackends, firewallBackendNames } from './backend-names.js';
 import { parseAddress } from './address.js';
 import { parseDuration } from './duration.js';
 import type { FleetReport } from './fleet-config.js';
+import { ConfigError } from './errors.js';
 import { lazy } from './lazy.js';
 import type { Logger } from './log.js';
+import type { HttpConfig } from './http-config.js';
+import type { NotifyConfig } from './notify-config.js';
 import { describeTrustProblem, trustProblem } from './trusted-file.js';
 import { version } from '../version.js';
 
@@ -89,8 +90,8 @@ const name = (pattern: RegExp) => z.string().check(z.regex(pattern, `must match 
 const intBetween = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
 /**
- * The whole schema, built on first use (configSchema): constructing some hundred zod schemas costs ~5 ms, and
- * an alert whose config comes from the validated cache (loadConfig) needs none of them.
+ * The whole schema, built on first use (configSchema): it is some hundred zod schemas, and an alert whose
+ * config comes from the validated cache (loadConfig) needs none of them.
  */
 function buildConfigSchema() {
   const nftablesSchema = z.strictObject({
@@ -194,13 +195,12 @@ function buildConfigSchema() {
 export const configSchema = lazy(buildConfigSchema);
 
 type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+export type ConfigShape = ConfigSchema['shape'];
 
 export type Config = Omit<z.infer<ConfigSchema>, 'http' | 'notify'> & { http?: HttpConfig | undefined; notify?: NotifyConfig | undefined };
 export type ConfigInput = z.input<ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** etc/palisade.yml of the install dir, or PALISADE_CONFIG (tests, a config tried before it is installed). */
 export function configPath(installDir: string): string {
@@ -260,8 +260,8 @@ interface ConfigCache {
  * only tighten (fleet-config.ts). A problem with that file never stops a response: what it lacks is
  * reported in loaded.fleet, and the local file and the defaults apply.
  *
- * Every alert starts a process, and parsing YAML and building the schemas costs it ~15 ms; so the validated
- * result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
+ * Every alert starts a process, and parsing YAML and building the schemas would be much of its start-up
+ * (bench/RESULTS.md); so the validated result is kept in cacheFile (private: the config may hold secrets) and reused while the file's inode,
  * size, mtime and ctime and the binary itself are unchanged, and, when the fleet layer is on, the shared
  * file's too: a cached value of the shared file never outlives that file. A local config with an error is
  * never cached; a shared file refused is, under its own stamp, and reported again at every alert.
@@ -292,7 +292,7 @@ export async function loadLayeredConfig(path: string, cacheFile: string | undefi
   for (const key of Object.keys(configSchema().shape)) sources[key] = localKeys.has(key) ? 'local' : 'default';
   let loaded: LoadedConfig = { config, sources, allowlistSources: config.allowlist.map((): Layer => 'local') };
   let fleetStamp: string | undefined;
-  if (config.fleet_config) ({ loaded, stamp: fleetStamp } = await (await import('./fleet-config.js')).withFleetLayer(loaded, localKeys, fleetPath));
+  if (config.fleet_config) ({ loaded, stamp: fleetStamp } = await (await import('./fleet-config.js')).withFleetLayer(loaded, localKeys, fleetPath, configSchema().shape));
   if (cacheFile) writeCache(cacheFile, { path, stamp, fleetStamp, loaded });
   return loaded;
 }
@@ -355,8 +355,8 @@ export async function parseConfig(raw: unknown, origin: string): Promise<Config>
   const { http, notify, ...rest } = result.data;
   const config: Config = rest;
   // The HTTP presets' and the webhook's schemas are large; hosts without those sections never build them.
-  if (http !== undefined) config.http = parseSection('http', (await import('../backends/http/config.js')).httpConfigSchema, http, origin);
-  if (notify !== undefined) config.notify = parseSection('notify', (await import('../commands/notify-config.js')).notifyConfigSchema, notify, origin);
+  if (http !== undefined) config.http = parseSection('http', (await import('./http-config.js')).httpConfigSchema, http, origin);
+  if (notify !== undefined) config.notify = parseSection('notify', (await import('./notify-config.js')).notifyConfigSchema, notify, origin);
   return config;
 }
 

@@ -4,10 +4,10 @@
  * spawn anything do not pay for loading it.
  *
  * The tool runs synchronously (execaSync): a Palisade process has nothing else to do while its firewall
- * tool works, and execa's asynchronous machinery (streams, promises, exit hooks) cost ~5 ms of each
- * alert's nft run. The timeout still kills the tool.
+ * tool works, and execa's asynchronous machinery (streams, promises, exit hooks) is a measurable share of
+ * each alert's nft run (bench/RESULTS.md). The timeout still kills the tool.
  */
-import { BackendError } from '../backends/backend.js';
+import { ToolRefusedError } from './errors.js';
 
 export interface ToolResult {
   exitCode: number;
@@ -68,9 +68,9 @@ export function firstLine(text: string): string {
 }
 
 /** A tool said no: the error carries its own words, for the log line and the operator. */
-export function toolRefused(argv: readonly string[], result: ToolResult): BackendError {
+export function toolRefused(argv: readonly string[], result: ToolResult): ToolRefusedError {
   const reason = firstLine(result.stderr) || `exit status ${result.exitCode}`;
-  return new BackendError(`${argv.join(' ')} failed: ${reason}`, { tool: argv[0] ?? '', exitCode: result.exitCode, stderr: result.stderr.slice(0, 500) });
+  return new ToolRefusedError(`${argv.join(' ')} failed: ${reason}`, { tool: argv[0] ?? '', exitCode: result.exitCode, stderr: result.stderr.slice(0, 500) });
 }
 
 /** Firewall tools live in sbin, which a hand-run shell or a minimal service PATH may lack. */

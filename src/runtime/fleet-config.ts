@@ -17,7 +17,7 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { blockText } from './address.js';
-import { configSchema, type Config, type Layer, type LoadedConfig } from './config.js';
+import type { Config, ConfigShape, Layer, LoadedConfig } from './config.js';
 import { describeKind, type Logger } from './log.js';
 
 /** Far above any allow-list a group needs; a 64 KiB YAML file parses in a few milliseconds. */
@@ -125,9 +125,14 @@ function keyName(key: string): string {
 /**
  * The local layer with the fleet file's allowed keys applied on top, and the stamp to cache it under.
  * localKeys: the keys etc/palisade.yml sets, which the fleet layer never changes (allowlist entries are
- * added, not replaced).
+ * added, not replaced). shape: the local schema's key by key, from config.ts, which imports this module lazily.
  */
-export async function withFleetLayer(local: LoadedConfig, localKeys: ReadonlySet<string>, path: string): Promise<{ loaded: LoadedConfig; stamp: string }> {
+export async function withFleetLayer(
+  local: LoadedConfig,
+  localKeys: ReadonlySet<string>,
+  path: string,
+  shape: Pick<ConfigShape, FleetKey>,
+): Promise<{ loaded: LoadedConfig; stamp: string }> {
   const report: FleetReport = { path, present: false, applied: [], overridden: [], refused: [] };
   let raw: Record<string, unknown>;
   // Taken first: whatever changes the file after this shows in the next alert's stamp.
@@ -149,7 +154,6 @@ export async function withFleetLayer(local: LoadedConfig, localKeys: ReadonlySet
   const sources = { ...local.sources };
   const allowlistSources = [...local.allowlistSources];
   const notTaken: string[] = [];
-  const shape = configSchema().shape;
   for (const [key, value] of Object.entries(raw)) {
     if (!isFleetKey(key)) {
       notTaken.push(key);

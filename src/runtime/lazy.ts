@@ -1,6 +1,6 @@
 /**
  * A value built on first use and kept. Every alert starts a new process, so whatever a module builds at
- * import time (a zod schema costs ~0.1 ms to construct) is paid by every alert, needed or not.
+ * import time (zod schemas, mostly) is paid by every alert, needed or not (bench/RESULTS.md).
  */
 export function lazy<T>(build: () => T): () => T {
   let value: T | undefined;

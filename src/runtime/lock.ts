@@ -11,10 +11,9 @@
  * exclude each other.
  */
 import { chmodSync, lstatSync, writeFileSync } from 'node:fs';
+import { LockError } from './errors.js';
 
-export class LockError extends Error {
-  override name = 'LockError';
-}
+export { LockError };
 
 export interface HeldLock {
   release(): Promise<void>;

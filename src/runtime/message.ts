@@ -85,8 +85,8 @@ export const wazuhMessages = {
 
 /**
  * Where each dialect's stock ARs find what they act on, and their words when it is not there: 4.14.7's
- * get_srcip_from_json and get_username_from_json; v5.0.0-beta4's block-ip-unix.c and disable-account.c read
- * source.ip and user.name, and its docs' FIM example (executables.md) reads file.path. The rest is what a
+ * get_srcip_from_json and get_username_from_json; v5.0.0-beta4's block-ip-unix and disable-account read
+ * source.ip and user.name, and its docs' FIM example reads file.path. The rest is what a
  * notification shows.
  */
 export const dialectFields = {

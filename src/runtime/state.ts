@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { backendNames, type BackendName } from '../backends/backend.js';
+import { backendNames, type BackendName } from './backend-names.js';
 import { writeFileAtomic, writeFilesAtomic } from './atomic-file.js';
 import { nowSeconds } from './duration.js';
 import { lazy } from './lazy.js';

@@ -7,7 +7,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import * as z from 'zod/mini';
-import type { Block } from '../backends/backend.js';
+import type { Block } from './block.js';
 import { isSingleHost, parseAddress, widenTo } from './address.js';
 
 /** Far above the largest public lists (FireHOL level1 ~4,500 lines, Spamhaus DROP ~1,500), far below memory trouble. */

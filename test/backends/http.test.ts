@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
-import { httpConfigSchema } from '../../src/backends/http/config.js';
+import { httpConfigSchema } from '../../src/runtime/http-config.js';
 import { defaultAccountId, defaultZoneId } from '../fixtures/http-firewall/cloudflare.js';
 import { type FirewallPreset, type FirewallServer, startFirewallServer } from '../fixtures/http-firewall/server.js';
 import { backendRunnerArgv, nodeBin, testRoot } from '../harness/bundle.js';

@@ -20,10 +20,11 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { apiPath, HttpClient, type HttpResponse } from './client.js';
-import { isOurs, ownershipMarker, type PresetConfig, ruleNote } from './config.js';
-import type { PresetBackend } from './index.js';
-import { readCaFile, resolveSecret } from './secrets.js';
+import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import { isOurs, ownershipMarker, ruleNote } from './ownership.js';
+import type { PresetBackend } from './preset.js';
+import { readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 
 type CloudflareConfig = PresetConfig<'cloudflare'>;
 

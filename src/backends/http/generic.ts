@@ -12,10 +12,11 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { HttpClient, pick, usualErrorMessage } from './client.js';
-import { isOurs, type PresetConfig, ruleNote } from './config.js';
-import type { PresetBackend } from './index.js';
-import { readCaFile, resolveSecret } from './secrets.js';
+import { HttpClient, pick, usualErrorMessage } from '../../runtime/http-client.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import { isOurs, ruleNote } from './ownership.js';
+import type { PresetBackend } from './preset.js';
+import { readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 import { nowSeconds } from '../../runtime/duration.js';
 
 type GenericConfig = PresetConfig<'generic'>;

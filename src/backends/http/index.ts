@@ -3,12 +3,21 @@
  * its credentials and its CA are loaded on the first verb, so that ensure() is where a wrong path, an open
  * secret file or a missing section is reported, before any address is involved.
  */
+import { CredentialError, HttpRequestError } from '../../runtime/errors.js';
 import type { Backend, BackendContext, EnsureOutcome } from '../backend.js';
 import { BackendError } from '../backend.js';
-import type { HttpConfig } from './config.js';
+import type { HttpConfig } from '../../runtime/http-config.js';
+import type { PresetBackend } from './preset.js';
 
-/** What a preset implements: every verb but ensure, which for an API means "the config and secrets are usable". */
-export type PresetBackend = Omit<Backend, 'name' | 'ensure'>;
+/** A failed request or an unusable credential, reported as every firewall's failure is: a BackendError, same message and details. */
+async function asBackend<T>(verb: () => Promise<T>): Promise<T> {
+  try {
+    return await verb();
+  } catch (error) {
+    if (error instanceof HttpRequestError || error instanceof CredentialError) throw new BackendError(error.message, error.details);
+    throw error;
+  }
+}
 
 export function createHttpBackend(ctx: BackendContext): Backend {
   let opened: Promise<PresetBackend> | undefined;
@@ -16,15 +25,16 @@ export function createHttpBackend(ctx: BackendContext): Backend {
   return {
     name: 'http',
     // Nothing to create on the far side: our rules live in the firewall's own objects.
-    ensure: async (): Promise<EnsureOutcome> => {
-      await preset();
-      return { created: false, restored: 0 };
-    },
-    add: async (block, ttl) => (await preset()).add(block, ttl),
-    refresh: async (block, ttl) => (await preset()).refresh(block, ttl),
-    delete: async (block) => (await preset()).delete(block),
-    list: async () => (await preset()).list(),
-    flush: async () => (await preset()).flush(),
+    ensure: () =>
+      asBackend(async (): Promise<EnsureOutcome> => {
+        await preset();
+        return { created: false, restored: 0 };
+      }),
+    add: (block, ttl) => asBackend(async () => (await preset()).add(block, ttl)),
+    refresh: (block, ttl) => asBackend(async () => (await preset()).refresh(block, ttl)),
+    delete: (block) => asBackend(async () => (await preset()).delete(block)),
+    list: () => asBackend(async () => (await preset()).list()),
+    flush: () => asBackend(async () => (await preset()).flush()),
   };
 }
 

@@ -18,10 +18,11 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { apiPath, HttpClient, type HttpResponse } from './client.js';
-import { isOurs, type PresetConfig, ruleNote } from './config.js';
-import type { PresetBackend } from './index.js';
-import { basicAuthorization, readCaFile, resolveSecret } from './secrets.js';
+import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import { isOurs, ruleNote } from './ownership.js';
+import type { PresetBackend } from './preset.js';
+import { basicAuthorization, readCaFile, resolveSecret } from '../../runtime/http-secrets.js';
 
 type MikrotikConfig = PresetConfig<'mikrotik'>;
 

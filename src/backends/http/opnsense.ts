@@ -16,10 +16,10 @@
 import type { ActiveBlock, AddOutcome, BackendContext, Block, DeleteOutcome, FirewallBlock } from '../backend.js';
 import { BackendError } from '../backend.js';
 import { parseAddress } from '../../runtime/address.js';
-import { apiPath, HttpClient, type HttpResponse } from './client.js';
-import type { PresetConfig } from './config.js';
-import type { PresetBackend } from './index.js';
-import { basicAuthorization, checkSecret, readCaFile, readSecretFile, resolveSecret } from './secrets.js';
+import { apiPath, HttpClient, type HttpResponse } from '../../runtime/http-client.js';
+import type { PresetConfig } from '../../runtime/http-config.js';
+import type { PresetBackend } from './preset.js';
+import { basicAuthorization, checkSecret, readCaFile, readSecretFile, resolveSecret } from '../../runtime/http-secrets.js';
 
 type OpnsenseConfig = PresetConfig<'opnsense'>;
 

@@ -1,13 +1,14 @@
 /**
  * The `http:` section of etc/palisade.yml: which firewall API, where, with which credentials, and how patient.
- * One schema per preset, told apart by `preset`; every type the HTTP backend uses is inferred from here.
+ * One schema per preset, told apart by `preset`; every type the HTTP backend uses is inferred from here. It lives
+ * in runtime/ with the rest of the config's schema; the presets themselves are in backends/http/.
  *
- * This module must not import runtime/config.ts (that module imports this one), so durations here are plain
+ * This module must not import config.ts (that module imports this one), so durations here are plain
  * numbers of seconds: sub-second timeouts are legitimate for an API on the local network.
  */
 import { hostname } from 'node:os';
 import * as z from 'zod/mini';
-import { absolutePathSchema, isLoopbackUrl, transportLimitsShape } from './transport.js';
+import { absolutePathSchema, isLoopbackUrl, transportLimitsShape } from './http-transport.js';
 
 /** Placeholders a path or body template may use: values Palisade validated itself, encoded where they land. */
 export const requestPlaceholders = ['address', 'duration', 'reason'] as const;
@@ -212,25 +213,3 @@ export const httpConfigSchema = z.discriminatedUnion('preset', [genericSchema, c
 export type HttpConfig = z.infer<typeof httpConfigSchema>;
 export type HttpPreset = HttpConfig['preset'];
 export type PresetConfig<P extends HttpPreset> = Extract<HttpConfig, { preset: P }>;
-
-/**
- * The mark that says a rule is ours: "palisade:<owner>:". Cloudflare notes and RouterOS comments start with it;
- * a rule without it is never deleted, whatever its address.
- */
-export function ownershipMarker(config: HttpConfig): string {
-  return `palisade:${config.owner}:`;
-}
-
-/**
- * The note stored with a rule: our marker, why (the alert's rule when known, else config `reason`), and the
- * address at the end, so that an API that can only search notes finds it. Alert text is reduced to printable
- * ASCII on one line and cut to the same 120 characters as `reason`.
- */
-export function ruleNote(config: HttpConfig, address: string, note?: string): string {
-  const why = note?.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 120);
-  return `${ownershipMarker(config)} ${why || config.reason} [${address}]`;
-}
-
-export function isOurs(config: HttpConfig, note: unknown): boolean {
-  return typeof note === 'string' && note.startsWith(ownershipMarker(config));
-}

@@ -1,5 +1,5 @@
 /**
- * One AR invocation, as Wazuh's own binaries run one (active_responses.c), byte for byte where execd or
+ * One AR invocation, as Wazuh's own binaries run one, byte for byte where execd or
  * Wazuh's decoders can see it:
  *
  *   Starting → read one line → echo it → validate → [add: check_keys → read execd's reply → echo it]
@@ -11,14 +11,15 @@
  */
 import { fstatSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ArCommand, CommandContext } from '../commands/command.js';
-import { ConfigError, configCachePath, configPath, fileMode, fleetConfigPath, loadConfig } from './config.js';
-import { withSbinOnPath } from './exec.js';
-import { findInstallDir } from './install-dir.js';
-import { createLogger, tellOperator, type Logger } from './log.js';
-import { checkKeysLine, dialectFields, parseInput, parseReply, wazuhMessages, type ArRequest, type Dialect } from './message.js';
-import { looksLikeUrl, optionWords, OptionsError, parseCommandOptions } from './options.js';
-import { LineReader } from './stdin.js';
+import { ConfigError, configCachePath, configPath, fileMode, fleetConfigPath, loadConfig } from '../runtime/config.js';
+import { LockError } from '../runtime/errors.js';
+import { withSbinOnPath } from '../runtime/exec.js';
+import { findInstallDir } from '../runtime/install-dir.js';
+import { createLogger, tellOperator, type Logger } from '../runtime/log.js';
+import { checkKeysLine, dialectFields, parseInput, parseReply, wazuhMessages, type ArRequest, type Dialect } from '../runtime/message.js';
+import { looksLikeUrl, optionWords, OptionsError, parseCommandOptions } from '../runtime/options.js';
+import { LineReader } from '../runtime/stdin.js';
+import type { ArCommand, CommandContext } from './command.js';
 
 export const exitStatus = { ok: 0, failed: 1, invalidInput: 255 } as const;
 
@@ -128,7 +129,7 @@ async function invoke(loadCommand: () => Promise<ArCommand<unknown>>, name: stri
     }
   } catch (error) {
     const described = describeError(error);
-    if (error instanceof Error && error.name === 'LockError') log.plain(wazuhMessages.lockFailed);
+    if (error instanceof LockError) log.plain(wazuhMessages.lockFailed);
     log.error({ event: 'error', keys, ...described });
     tell(`failed: ${String(described.reason)}`);
     return exitStatus.failed;

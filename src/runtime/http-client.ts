@@ -1,7 +1,7 @@
 /**
  * The one HTTPS client every preset talks through: bounded in time per request and per invocation, retrying
- * what can succeed on a second try, and turning every other answer into a BackendError that carries the API's
- * own message.
+ * what can succeed on a second try, and turning every other answer into an HttpRequestError that carries the API's
+ * own message (the HTTP backend reports it as its BackendError).
  *
  * Why node:https and not fetch: Node's fetch takes no per-request CA. Trusting a self-signed appliance would
  * need an undici Agent (undici is bundled inside Node but not importable without the npm package) or
@@ -17,11 +17,11 @@
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { scrubSecrets, secretForms } from '../../runtime/secret-forms.js';
-import { version } from '../../version.js';
-import type { BackendContext } from '../backend.js';
-import { BackendError } from '../backend.js';
-import { isLoopbackUrl, type TransportLimits } from './transport.js';
+import { version } from '../version.js';
+import { HttpRequestError } from './errors.js';
+import { isLoopbackUrl, type TransportLimits } from './http-transport.js';
+import type { Logger } from './log.js';
+import { scrubSecrets, secretForms } from './secret-forms.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -70,7 +70,7 @@ export interface ClientOptions {
   label: string;
   /** The config section the settings come from, named in the fixes errors suggest: http.budget, notify.ca_file. */
   section: 'http' | 'notify';
-  ctx: Pick<BackendContext, 'log'>;
+  ctx: { log: Logger };
   /** Authorization and the like. Never copied into an error or a log record. */
   headers: Record<string, string>;
   /** The CA bundle from http.ca_file, already read. */
@@ -83,15 +83,6 @@ export interface ClientOptions {
   secretUrl?: boolean;
   /** One http-request record per request (default). Off, the caller logs the outcome from the answer or the error. */
   recordRequests?: boolean;
-}
-
-/** A request that failed for good. Its details, which the error record carries, add the last status, the tries and the time. */
-export class HttpRequestError extends BackendError {
-  declare readonly details: { tool: string; stderr: string; status: number | null; attempts: number; elapsed_ms: number };
-
-  constructor(message: string, details: HttpRequestError['details']) {
-    super(message, details);
-  }
 }
 
 /** Larger answers are not what these APIs send; reading on would only cost memory. */
@@ -147,7 +138,7 @@ export class HttpClient {
     this.deadline = Date.now() + options.config.budget * 1000;
   }
 
-  /** One logical request, retried as the config allows; answers 2xx (or accepted) or throws a BackendError. */
+  /** One logical request, retried as the config allows; answers 2xx (or accepted) or throws an HttpRequestError. */
   async request(spec: RequestSpec): Promise<AnsweredRequest> {
     const started = Date.now();
     const retried: string[] = [];

@@ -4,20 +4,24 @@
  * verbatim. Each value is handed to the logger's scrubber the moment it is read.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { BackendContext } from '../backend.js';
-import { BackendError } from '../backend.js';
-import { minimumSecretLength } from '../../runtime/secret-forms.js';
-import { describeMode, describeTrustProblem, trustProblem, type FileProblem } from '../../runtime/trusted-file.js';
+import { CredentialError } from './errors.js';
+import type { Logger } from './log.js';
+import { minimumSecretLength } from './secret-forms.js';
+import { describeMode, describeTrustProblem, trustProblem, type FileProblem } from './trusted-file.js';
 
 
 /** What reading a secret needs: the logger to register it with, and whether the config file is private. */
-type SecretContext = Pick<BackendContext, 'log' | 'configFileMode'>;
+interface SecretContext {
+  log: Logger;
+  /** Permission bits of the config file (BackendContext.configFileMode); unknown counts as not private. */
+  configFileMode?: number | undefined;
+}
 
 /** The config section a secret's keys live in, for messages that name the key to fix: http.token_file, notify.url_file. */
 type Section = 'http' | 'notify';
 
-function refuse(message: string): BackendError {
-  return new BackendError(message, { tool: 'palisade' });
+function refuse(message: string): CredentialError {
+  return new CredentialError(message, { tool: 'palisade' });
 }
 
 /** Why a secret file cannot be used: missing, not a file, or not root's alone (trusted-file.ts). doctor asks too. */

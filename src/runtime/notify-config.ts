@@ -7,8 +7,8 @@
  * it lives in url_file (mode 0600) or in a private config file, never in <extra_args>.
  */
 import * as z from 'zod/mini';
-import { numberBetween, transportLimitsShape, absolutePathSchema } from '../backends/http/transport.js';
-import { dialectFields, type DialectFields } from '../runtime/message.js';
+import { numberBetween, transportLimitsShape, absolutePathSchema } from './http-transport.js';
+import { dialectFields, type DialectFields } from './message.js';
 
 export const notifyFormats = ['slack', 'teams', 'generic'] as const;
 
