@@ -5,7 +5,7 @@
 import * as z from 'zod/mini';
 import type { BackendName, DropCounter, FirewallBlock } from '../backends/backend.js';
 import { explainDetection } from '../backends/detect.js';
-import { counterFor, setNames } from '../backends/nftables.js';
+import { counterFor, setNames } from '../backends/nftables-script.js';
 import { openBackend, type BlockingEnv } from '../commands/blocking.js';
 import type { Config } from '../runtime/config.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
