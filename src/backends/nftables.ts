@@ -324,6 +324,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       return blocksInListing(result.stdout, setNames);
     },
 
+    // Only status and doctor inspect; the listing's parser stays out of the add path.
+    inspect: async () => (await import('./nftables-listing.js')).inspectNftables(ctx),
+
     async flush(): Promise<void> {
       // "add" first makes the delete succeed whether or not the table exists (nft 1.0.6 has no "destroy").
       const verdict = await run(new NftScript().add('structure', `add table ${table}`, `delete table ${table}`));
