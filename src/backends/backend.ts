@@ -88,6 +88,11 @@ export interface Inspection {
   findings: BackendFinding[];
   /** The kernel's packet and byte counters of our rules, where it keeps them: the traffic our blocks stopped. */
   counters: DropCounter[];
+  /**
+   * What doctor says of this backend's blocks where Docker or firewalld runs on the host, when that is not
+   * "their traffic passes our rules too".
+   */
+  alongside?: { docker?: BackendFinding | undefined; firewalld?: BackendFinding | undefined };
   /** Why the counters could not be read: status then calls the firewall unreadable, as when list() fails. */
   countersError?: string;
   summary?: BackendSummary;

@@ -70,6 +70,26 @@ export async function ruleOrder(ctx: BackendContext, parents: readonly string[],
   return found.length > 0 ? found : [{ check: 'bypass', status: 'ok', message: `Palisade's rules come first in ${parents.join(', ')}` }];
 }
 
+/** ipset and iptables beside Docker, whose published ports bypass INPUT, and firewalld, whose reloads rebuild iptables. */
+export function xtablesAlongside(ctx: BackendContext): NonNullable<Inspection['alongside']> {
+  return {
+    docker: ctx.config.iptables.docker_user
+      ? undefined
+      : {
+          check: 'bypass',
+          status: 'fail',
+          message: "Docker is here and iptables.docker_user is false: published container ports bypass INPUT and FORWARD rules placed after Docker's",
+          fix: 'set iptables.docker_user: true in palisade.yml',
+        },
+    firewalld: {
+      check: 'bypass',
+      status: 'warn',
+      message: 'firewalld is here: firewall-cmd --reload rebuilds its iptables rules and can drop our jumps until the next alert or reconcile',
+      fix: 'use backend: nftables (firewalld leaves other tables alone), or keep palisade-recheck.timer enabled',
+    },
+  };
+}
+
 /** The counters, or why they could not be read. */
 export async function readCounters(read: () => Promise<DropCounter[]>): Promise<Pick<Inspection, 'counters' | 'countersError'>> {
   try {

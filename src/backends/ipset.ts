@@ -210,10 +210,10 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       return listed.flat();
     },
     async inspect(): Promise<Inspection> {
-      const { probeTools, readCounters, ruleOrder } = await import('./health.js');
+      const { probeTools, readCounters, ruleOrder, xtablesAlongside } = await import('./health.js');
       const tools = await probeTools(ctx, 'ipset', [['ipset', 'list', '-n'], ['iptables', '-w', '5', '-S', 'INPUT']]);
       const order = await ruleOrder(ctx, settings.chains, (line) => line.includes(`--match-set ${settings.name_prefix}`));
-      return { findings: [...tools, ...order], ...(await readCounters(dropCounters)) };
+      return { findings: [...tools, ...order], alongside: xtablesAlongside(ctx), ...(await readCounters(dropCounters)) };
     },
     async flush() {
       const ours = new RegExp(` --match-set (${sets.map((set) => set.name).join('|')}) src `);

@@ -181,10 +181,10 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
       return listed.flatMap((lines) => (lines ?? []).map((line) => sourceOf(line, chain)).filter((block) => block !== undefined));
     },
     async inspect(): Promise<Inspection> {
-      const { probeTools, readCounters, ruleOrder } = await import('./health.js');
+      const { probeTools, readCounters, ruleOrder, xtablesAlongside } = await import('./health.js');
       const tools = await probeTools(ctx, 'iptables', [['iptables', '-w', '5', '-S', 'INPUT'], ['ip6tables', '-w', '5', '-S', 'INPUT']]);
       const order = await ruleOrder(ctx, parents, (line) => line.endsWith(` -j ${chain}`));
-      return { findings: [...tools, ...order], ...(await readCounters(dropCounters)) };
+      return { findings: [...tools, ...order], alongside: xtablesAlongside(ctx), ...(await readCounters(dropCounters)) };
     },
     async flush() {
       // Jumps from every chain, not only those configured now: they may have changed since.

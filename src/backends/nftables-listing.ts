@@ -134,7 +134,7 @@ export async function inspectTable(config: Config): Promise<NftHealth> {
   return health;
 }
 
-/** The backend's inspect(): nft answers, and the table is whole, or what is wrong with it. */
+/** The backend's inspect(): nft answers, the table is whole (or what is wrong with it), and the hooks cover what they must. */
 export async function inspectNftables(ctx: BackendContext): Promise<Inspection> {
   const tools = await probeTools(ctx, 'nftables', [['nft', 'list', 'tables']]);
   const health = await inspectTable(ctx.config);
@@ -164,8 +164,21 @@ export async function inspectNftables(ctx: BackendContext): Promise<Inspection> 
     for (const problem of health.problems) findings.push({ check: 'firewall', status: 'fail', message: `${table}: ${problem}`, fix: reconcileFix, problem });
     [tone, text] = health.problems.length > 0 ? ['fail', health.problems.join('; ')] : ['ok', 'ok'];
   }
+  const { hooks } = ctx.config.nftables;
+  if (!hooks.includes('input')) {
+    findings.push({ check: 'bypass', status: 'warn', message: 'nftables.hooks has no input: traffic to this host itself is never blocked', fix: 'add input to nftables.hooks in palisade.yml' });
+  }
+  const docker: BackendFinding | undefined = hooks.includes('forward')
+    ? undefined
+    : {
+        check: 'bypass',
+        status: 'fail',
+        message: 'Docker is here and nftables.hooks has no forward: traffic to published container ports is forwarded, never seen on input, so blocked addresses still reach containers',
+        fix: 'add forward to nftables.hooks in palisade.yml',
+      };
   return {
     findings: [...tools, ...findings],
+    alongside: { docker },
     counters: health.counters,
     summary: { label: 'nftables', subject: `table ${table}`, health: { tone, text }, section: health },
   };

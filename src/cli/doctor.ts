@@ -281,7 +281,7 @@ function readFirewalls(doctor: Doctor, config: Config): Promise<FirewallView[]> 
 const findingsOf = (view: FirewallView | undefined, check: BackendFinding['check']): Finding[] =>
   (view?.inspection?.findings ?? []).filter((found) => found.check === check).map((found) => finding(found.check, found.status, found.message, found.fix));
 
-/** The tool behind each backend in use is there and answers; run as root, nft and ipset list their tables. */
+/** The tool behind each backend in use is there and answers, as the backend itself checks it. */
 async function checkBackends(doctor: Doctor): Promise<Finding[]> {
   if (!doctor.config) return [];
   const config = doctor.config;
@@ -320,7 +320,10 @@ async function checkIptablesVariant(doctor: Doctor): Promise<Finding[]> {
   return [finding('iptables', 'ok', `iptables is ${report.variant}: ${report.reason}`)];
 }
 
-/** firewalld and Docker put chains of their own before or around ours; say where a packet could pass. */
+/**
+ * firewalld and Docker put chains of their own before or around ours, and the host's own rules may come first:
+ * say where a packet could pass, in the words of the backend new blocks go to.
+ */
 async function checkBypass(doctor: Doctor): Promise<Finding[]> {
   if (!doctor.config) return [];
   const config = doctor.config;
@@ -336,34 +339,21 @@ async function checkBypass(doctor: Doctor): Promise<Finding[]> {
       // reported by the backend check
     }
   }
-  if (docker) {
-    if (backend === 'nftables' && !config.nftables.hooks.includes('forward')) {
-      found.push(finding('bypass', 'fail', 'Docker is here and nftables.hooks has no forward: traffic to published container ports is forwarded, never seen on input, so blocked addresses still reach containers', 'add forward to nftables.hooks in palisade.yml'));
-    } else if ((backend === 'ipset' || backend === 'iptables') && !config.iptables.docker_user) {
-      found.push(finding('bypass', 'fail', 'Docker is here and iptables.docker_user is false: published container ports bypass INPUT and FORWARD rules placed after Docker\'s', 'set iptables.docker_user: true in palisade.yml'));
-    } else {
-      found.push(finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
-    }
-  }
+  const view = (await readFirewalls(doctor, config)).find((candidate) => candidate.backend === backend);
+  const alongside = view?.inspection?.alongside;
+  const own = (found: BackendFinding) => finding(found.check, found.status, found.message, found.fix);
+  if (docker) found.push(alongside?.docker ? own(alongside.docker) : finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
+  // A backend without words of its own for firewalld keeps no iptables rules for a reload to drop.
   if (firewalld) {
-    if (backend === 'ipset' || backend === 'iptables') {
-      found.push(finding('bypass', 'warn', 'firewalld is here: firewall-cmd --reload rebuilds its iptables rules and can drop our jumps until the next alert or reconcile', 'use backend: nftables (firewalld leaves other tables alone), or keep palisade-recheck.timer enabled'));
-    } else {
-      found.push(finding('bypass', 'ok', `firewalld is here; its reloads leave our own table alone, and our chains (priority ${config.nftables.priority}) run before its filter chains`));
-    }
+    found.push(
+      alongside?.firewalld
+        ? own(alongside.firewalld)
+        : finding('bypass', 'ok', `firewalld is here; its reloads leave our own table alone, and our chains (priority ${config.nftables.priority}) run before its filter chains`),
+    );
   }
-  if (backend === 'nftables' && !config.nftables.hooks.includes('input')) {
-    found.push(finding('bypass', 'warn', 'nftables.hooks has no input: traffic to this host itself is never blocked', 'add input to nftables.hooks in palisade.yml'));
-  }
+  // The backend's own: a hook left out, the host's rules before ours.
+  found.push(...findingsOf(view, 'bypass'));
   return found;
-}
-
-/** The host's rules around ours in the chosen backend: what an earlier rule accepts never reaches ours. */
-async function checkRuleOrder(doctor: Doctor): Promise<Finding[]> {
-  if (!doctor.config) return [];
-  const backend = explainBackend(doctor.config).backend;
-  const views = await readFirewalls(doctor, doctor.config);
-  return findingsOf(views.find((view) => view.backend === backend), 'bypass');
 }
 
 /** Expiry is wall-clock time: a clock far off expires blocks at the wrong moment. */
@@ -460,7 +450,6 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkFirewall,
   checkIptablesVariant,
   checkBypass,
-  checkRuleOrder,
   checkClock,
   checkExecd,
   checkReconcileUnit,
