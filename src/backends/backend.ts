@@ -53,6 +53,48 @@ export interface DropCounter {
   bytes: number;
 }
 
+/**
+ * One thing palisade doctor checked of a backend: its tools, its own tables, chains and sets, or the host's
+ * rules around ours, in the words doctor prints.
+ */
+export interface BackendFinding {
+  /** doctor's heading: "backend" the tools it runs, "firewall" what it made, "bypass" rules of the host before ours. */
+  check: 'backend' | 'firewall' | 'bypass';
+  status: 'ok' | 'warn' | 'fail';
+  message: string;
+  /** What to do, when something is wrong. */
+  fix?: string | undefined;
+  /** palisade status's words for it, when status counts it as a problem. */
+  problem?: string | undefined;
+  /** status counts the problem only while the backend takes new blocks or holds active ones. */
+  unlessIdle?: boolean;
+}
+
+/** A row of its own in palisade status ("nftables   table inet palisade: ok"), and its section in --json. */
+export interface BackendSummary {
+  /** The row's label, and the key of the section. */
+  label: string;
+  /** What the row is about: "table inet palisade". */
+  subject: string;
+  health: { tone: 'ok' | 'warn' | 'fail' | 'plain'; text: string };
+  section: unknown;
+}
+
+/** What a backend says of its own health: palisade status and doctor print it. */
+export interface Inspection {
+  findings: BackendFinding[];
+  /** The kernel's packet and byte counters of our rules, where it keeps them: the traffic our blocks stopped. */
+  counters: DropCounter[];
+  /**
+   * What doctor says of this backend's blocks where Docker or firewalld runs on the host, when that is not
+   * "their traffic passes our rules too".
+   */
+  alongside?: { docker?: BackendFinding | undefined; firewalld?: BackendFinding | undefined };
+  /** Why the counters could not be read: status then calls the firewall unreadable, as when list() fails. */
+  countersError?: string;
+  summary?: BackendSummary;
+}
+
 export interface BackendContext {
   config: Config;
   log: Logger;
@@ -118,8 +160,11 @@ export interface Backend {
    * held before. Only firewalls that can do this in one tool run have it; the others take one verb per block.
    */
   applyBatch?(change: BatchChange): Promise<{ restored: number }>;
-  /** The kernel's packet and byte counters of our rules, where it keeps them (palisade status). */
-  dropCounters?(): Promise<DropCounter[]>;
+  /**
+   * Read-only: what is wrong with the tools, tables, chains, sets and rules of this backend, and its drop
+   * counters (palisade status, doctor). What it finds is an answer, never a throw.
+   */
+  inspect(): Promise<Inspection>;
   /** Remove every block and every table, chain, set or rule of ours. */
   flush(): Promise<void>;
 }

@@ -20,5 +20,6 @@ export function createDryRunBackend(ctx: BackendContext): Backend {
         expiresIn: Math.max(0, expiresAt - nowSeconds()),
       })),
     flush: async () => {},
+    inspect: async () => ({ findings: [], counters: [] }),
   };
 }

@@ -145,5 +145,8 @@ export function createHostsDenyBackend(ctx: BackendContext): Backend {
         return kept.length === lines.length ? undefined : kept;
       });
     },
+
+    // A file of lines: nothing to count, and its problems are the verbs' own refusals.
+    inspect: async () => ({ findings: [], counters: [] }),
   };
 }

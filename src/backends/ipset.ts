@@ -11,7 +11,7 @@
  * an `ipset test` before it tells "present" from "added" without ever listing a set on the add path, and
  * an add leaves a present address as it is.
  */
-import type { ActiveBlock, Backend, BackendContext, BatchChange, Block, DropCounter, EnsureOutcome, FirewallBlock, TimedBlock } from './backend.js';
+import type { ActiveBlock, Backend, BackendContext, BatchChange, Block, DropCounter, EnsureOutcome, FirewallBlock, Inspection, TimedBlock } from './backend.js';
 import { BackendError } from './backend.js';
 import { isSingleHost, parseAddress } from '../runtime/address.js';
 import {
@@ -209,15 +209,11 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       const listed = await Promise.all(sets.map((set) => listSet(set)));
       return listed.flat();
     },
-    /** One counter per set rule: "INPUT palisade4". */
-    async dropCounters(): Promise<DropCounter[]> {
-      const xt = await xtables();
-      const ours = new RegExp(`^-A (\\S+) -m set --match-set (${sets.map((set) => set.name).join('|')}) src `);
-      const counted = await Promise.all(families.map((family) => xt.countedRules(family)));
-      return counted.flat().flatMap(({ line, packets, bytes }) => {
-        const match = ours.exec(line);
-        return match ? [{ name: `${match[1]} ${match[2]}`, packets, bytes }] : [];
-      });
+    async inspect(): Promise<Inspection> {
+      const { probeTools, readCounters, ruleOrder, xtablesAlongside } = await import('./health.js');
+      const tools = await probeTools(ctx, 'ipset', [['ipset', 'list', '-n'], ['iptables', '-w', '5', '-S', 'INPUT']]);
+      const order = await ruleOrder(ctx, settings.chains, (line) => line.includes(`--match-set ${settings.name_prefix}`));
+      return { findings: [...tools, ...order], alongside: xtablesAlongside(ctx), ...(await readCounters(dropCounters)) };
     },
     async flush() {
       const ours = new RegExp(` --match-set (${sets.map((set) => set.name).join('|')}) src `);
@@ -231,6 +227,17 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       for (const set of sets) await destroySet(set);
     },
   };
+
+  /** One counter per set rule: "INPUT palisade4". */
+  async function dropCounters(): Promise<DropCounter[]> {
+    const xt = await xtables();
+    const ours = new RegExp(`^-A (\\S+) -m set --match-set (${sets.map((set) => set.name).join('|')}) src `);
+    const counted = await Promise.all(families.map((family) => xt.countedRules(family)));
+    return counted.flat().flatMap(({ line, packets, bytes }) => {
+      const match = ours.exec(line);
+      return match ? [{ name: `${match[1]} ${match[2]}`, packets, bytes }] : [];
+    });
+  }
 
   async function listSet(set: SetSpec): Promise<FirewallBlock[]> {
     const result = await runFirewallTool(ctx, ['ipset', 'save', set.name]);

@@ -7,7 +7,7 @@
  * There is no kernel timer here: the state file carries the expiry, and execd's delete removes the rule.
  * refresh only makes sure the rule is there.
  */
-import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock } from './backend.js';
+import type { ActiveBlock, Backend, BackendContext, Block, DropCounter, EnsureOutcome, FirewallBlock, Inspection } from './backend.js';
 import { parseAddress } from '../runtime/address.js';
 import {
   anyTarget,
@@ -139,6 +139,21 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
     return { result: 'added' as const, restored };
   };
 
+  /** The sum over our chain's per-address rules, per family: "PALISADE IPv4". */
+  const dropCounters = async (): Promise<DropCounter[]> => {
+    const xt = await xtables();
+    return Promise.all(
+      families.map(async (family) => {
+        const rules = (await xt.countedRules(family)).filter(({ line }) => line.startsWith(`-A ${chain} `));
+        return {
+          name: `${chain} IPv${family}`,
+          packets: rules.reduce((sum, rule) => sum + rule.packets, 0),
+          bytes: rules.reduce((sum, rule) => sum + rule.bytes, 0),
+        };
+      }),
+    );
+  };
+
   return {
     name: 'iptables',
     ensure: async () => {
@@ -165,19 +180,11 @@ export function createIptablesBackend(ctx: BackendContext): Backend {
       const listed = await Promise.all(families.map((family) => xt.listChain(family, chain)));
       return listed.flatMap((lines) => (lines ?? []).map((line) => sourceOf(line, chain)).filter((block) => block !== undefined));
     },
-    /** The sum over our chain's per-address rules, per family: "PALISADE IPv4". */
-    async dropCounters(): Promise<DropCounter[]> {
-      const xt = await xtables();
-      return Promise.all(
-        families.map(async (family) => {
-          const rules = (await xt.countedRules(family)).filter(({ line }) => line.startsWith(`-A ${chain} `));
-          return {
-            name: `${chain} IPv${family}`,
-            packets: rules.reduce((sum, rule) => sum + rule.packets, 0),
-            bytes: rules.reduce((sum, rule) => sum + rule.bytes, 0),
-          };
-        }),
-      );
+    async inspect(): Promise<Inspection> {
+      const { probeTools, readCounters, ruleOrder, xtablesAlongside } = await import('./health.js');
+      const tools = await probeTools(ctx, 'iptables', [['iptables', '-w', '5', '-S', 'INPUT'], ['ip6tables', '-w', '5', '-S', 'INPUT']]);
+      const order = await ruleOrder(ctx, parents, (line) => line.endsWith(` -j ${chain}`));
+      return { findings: [...tools, ...order], alongside: xtablesAlongside(ctx), ...(await readCounters(dropCounters)) };
     },
     async flush() {
       // Jumps from every chain, not only those configured now: they may have changed since.

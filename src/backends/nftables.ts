@@ -18,211 +18,50 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isSingleHost, overlaps, parseAddress } from '../runtime/address.js';
-import type { Config } from '../runtime/config.js';
+import { isSingleHost, overlaps } from '../runtime/address.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
-import type {
-  ActiveBlock,
-  AddOutcome,
-  Backend,
-  BatchChange,
-  TimedBlock,
-  BackendContext,
-  Block,
-  DeleteOutcome,
-  EnsureOutcome,
-  FirewallBlock,
-} from './backend.js';
+import type { ActiveBlock, AddOutcome, Backend, BatchChange, TimedBlock, BackendContext, Block, DeleteOutcome, EnsureOutcome, FirewallBlock } from './backend.js';
 import { BackendError } from './backend.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { writeFileAtomic } from '../runtime/atomic-file.js';
-
-/** Exported for the CLI's health check (palisade status, doctor). */
-export const setNames = ['addr4', 'addr6', 'net4', 'net6'] as const;
-export type SetName = (typeof setNames)[number];
-type Hook = Config['nftables']['hooks'][number];
-const allHooks: readonly Hook[] = ['input', 'forward'];
-
-const setSpecs: Record<SetName, { type: 'ipv4_addr' | 'ipv6_addr'; flags: string; match: string }> = {
-  addr4: { type: 'ipv4_addr', flags: 'timeout', match: 'ip saddr @addr4' },
-  addr6: { type: 'ipv6_addr', flags: 'timeout', match: 'ip6 saddr @addr6' },
-  net4: { type: 'ipv4_addr', flags: 'interval, timeout', match: 'ip saddr @net4' },
-  net6: { type: 'ipv6_addr', flags: 'interval, timeout', match: 'ip6 saddr @net6' },
-};
-
-function setFor(block: Block): SetName {
-  if (isSingleHost(block)) return block.family === 4 ? 'addr4' : 'addr6';
-  return block.family === 4 ? 'net4' : 'net6';
-}
-
-/** A named counter per set, shared by that set's rules: it outlives the `flush chain` of every transaction. */
-export function counterFor(set: SetName): string {
-  return `blocked_${set}`;
-}
-
-/**
- * Why a line is in the script. nft reports errors by line number, and the role of the failing line tells
- * what happened: an element line that fails with EEXIST is a block already present, a structure line that
- * fails means our table is gone or not as configured.
- */
-type LineRole = 'structure' | 'element' | 'replay';
-
-class NftScript {
-  private readonly lines: Array<{ text: string; role: LineRole }> = [];
-
-  add(role: LineRole, ...texts: string[]): this {
-    for (const text of texts) this.lines.push({ text, role });
-    return this;
-  }
-
-  roleOf(lineNumber: number): LineRole | undefined {
-    return this.lines[lineNumber - 1]?.role;
-  }
-
-  text(): string {
-    return `${this.lines.map((line) => line.text).join('\n')}\n`;
-  }
-}
-
-/** What nft said when it refused a script: its own words, and how to fix the cause where we know it. */
-interface Failure {
-  message: string;
-  hint: string;
-  exitCode: number;
-  stderr: string;
-}
-
-type Verdict =
-  | { kind: 'done' }
-  /**
-   * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
-   * structure-broken: the table, a set or a chain is missing or differs from the configuration.
-   */
-  | { kind: 'element-present' | 'element-absent' | 'structure-broken' | 'refused'; failure: Failure };
-
-/** "/dev/stdin:5:38-47: Error: Could not process rule: File exists" */
-const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
-
-function judge(script: NftScript, exitCode: number, stderr: string, table: string): Verdict {
-  if (exitCode === 0) return { kind: 'done' };
-  const located: Array<{ role: LineRole | undefined; message: string }> = [];
-  let unlocated: string | undefined;
-  for (const line of stderr.split('\n')) {
-    const match = locatedError.exec(line.trim());
-    if (match) located.push({ role: script.roleOf(Number(match[1])), message: match[2]! });
-    else if (unlocated === undefined && /Error:/.test(line)) unlocated = line.trim();
-  }
-  if (unlocated !== undefined || located.length === 0) {
-    // nft could not even talk to the kernel ("cache initialization failed: Operation not permitted").
-    const message = unlocated ?? (firstLine(stderr) || `nft exited with ${exitCode}`);
-    const hint = message.includes('Operation not permitted') ? ' (nft needs root or CAP_NET_ADMIN)' : '';
-    return { kind: 'refused', failure: { message, hint, exitCode, stderr } };
-  }
-  const failureOf = (message: string): Failure => ({ message, hint: hintFor(message, table), exitCode, stderr });
-  const structural = located.find((failure) => failure.role !== 'element');
-  if (structural) return { kind: 'structure-broken', failure: failureOf(structural.message) };
-  // An element line that names a table or set nft cannot find fails before the kernel sees it, without the
-  // kernel's "Could not process rule" (a script of element lines alone has no structure line to fail first).
-  const unknownSetOrTable = located.find(({ message }) => /^No such file or directory(;|$)/.test(message));
-  if (unknownSetOrTable) return { kind: 'structure-broken', failure: failureOf(unknownSetOrTable.message) };
-  const failure = failureOf(located[0]!.message);
-  if (located.every(({ message }) => message.endsWith('File exists'))) return { kind: 'element-present', failure };
-  // An interval set says so in its own words.
-  if (located.every(({ message }) => message.endsWith('No such file or directory') || message === 'element does not exist')) return { kind: 'element-absent', failure };
-  return { kind: 'refused', failure };
-}
-
-/** nft's message names the problem; for the ones an operator can fix, say how. */
-function hintFor(message: string, table: string): string {
-  if (message.includes('interval overlaps')) {
-    return ' (a network overlapping it is already blocked: delete that block first)';
-  }
-  if (message.includes('Operation not permitted')) {
-    // Privilege problems fail before any line is sent; a line refused with EPERM meets an owned table.
-    return ` (another program owns table ${table} (nft "flags owner"): give Palisade another table name with nftables.table)`;
-  }
-  return '';
-}
-
-/**
- * Only a canonical address or network reaches an nft script: the Block is parsed again here, so a caller's
- * mistake can never become nft syntax.
- */
-function checkedBlock(block: Block): Block {
-  const parsed = parseAddress(block.address, { allowNetwork: true });
-  if (!parsed.ok) throw new BackendError(`refusing to hand "${block.address}" to nft: ${parsed.reason}`, { tool: 'nft' });
-  const canonical = parsed.block;
-  if (canonical.address !== block.address || canonical.family !== block.family || canonical.prefix !== block.prefix) {
-    throw new BackendError(
-      `refusing to hand "${block.address}" (IPv${block.family}, /${block.prefix}) to nft: it is not the canonical ${canonical.address}`,
-      { tool: 'nft' },
-    );
-  }
-  return canonical;
-}
-
-function checkedTtl(ttlSeconds: number): number {
-  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
-    throw new BackendError(`a block's timeout must be a whole number of seconds above 0, not ${ttlSeconds}`, { tool: 'nft' });
-  }
-  return ttlSeconds;
-}
-
+import {
+  chainLines as chainLinesOf,
+  checkedBlock,
+  checkedTtl,
+  createLine as createLineOf,
+  declarationLines as declarationLinesOf,
+  deleteLine,
+  deleteLines as deleteLinesOf,
+  fingerprintOf,
+  judge,
+  NftScript,
+  removalLines as removalLinesOf,
+  renewLines as renewLinesOf,
+  replayLines as replayLinesOf,
+  setFor,
+  setNames,
+  tableSpec,
+  type Failure,
+  type SetName,
+  type Verdict,
+} from './nftables-script.js';
 
 /** How long a declaration of the chains is trusted before an alert declares them again (see declaredRecently). */
 const redeclareAfterSeconds = 60;
 
-/** FNV-1a, 32 bits, as hex: a name for a configuration, not a secret. */
-function fingerprintOf(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return hash.toString(16).padStart(8, '0');
-}
-
 export function createNftablesBackend(ctx: BackendContext): Backend {
   const { config, log } = ctx;
-  const { table: tableName, priority, hooks } = config.nftables;
+  const { table: tableName } = config.nftables;
   const table = `inet ${tableName}`;
 
-  const ruleLines = (chain: Hook, set: SetName): string[] => {
-    const { match } = setSpecs[set];
-    const counter = `counter name "${counterFor(set)}"`;
-    if (config.action === 'drop') return [`add rule ${table} ${chain} ${match} ${counter} drop`];
-    // A TCP client gets a reset and gives up at once; anything else an ICMP "administratively prohibited".
-    return [
-      `add rule ${table} ${chain} ${match} meta l4proto tcp ${counter} reject with tcp reset`,
-      `add rule ${table} ${chain} ${match} ${counter} reject with icmpx type admin-prohibited`,
-    ];
-  };
-
-  /**
-   * Chains and rules, declared so that running them again changes nothing. There is deliberately no
-   * `add table` or `add set` here: when those are gone nft must fail (ENOENT), because then the blocks are
-   * gone too and must be replayed from the state file.
-   */
-  const chainLines = (): string[] => {
-    const lines = setNames.map((set) => `add counter ${table} ${counterFor(set)}`);
-    for (const hook of allHooks) {
-      if (hooks.includes(hook)) {
-        lines.push(
-          `add chain ${table} ${hook} { type filter hook ${hook} priority ${priority}; policy accept; }`,
-          `flush chain ${table} ${hook}`,
-          ...setNames.flatMap((set) => ruleLines(hook, set)),
-        );
-      } else {
-        // A hook dropped from the configuration: remove its chain, whether or not it is there.
-        lines.push(`add chain ${table} ${hook}`, `flush chain ${table} ${hook}`, `delete chain ${table} ${hook}`);
-      }
-    }
-    return lines;
-  };
-
-  const declarationLines = (): string[] => [
-    `add table ${table}`,
-    ...setNames.map((set) => `add set ${table} ${set} { type ${setSpecs[set].type}; flags ${setSpecs[set].flags}; }`),
-  ];
-
-  const elementText = ({ block, ttl }: TimedBlock) => `${block.address} timeout ${ttl}s`;
+  const spec = tableSpec(config);
+  const chainLines = () => chainLinesOf(spec);
+  const declarationLines = () => declarationLinesOf(spec);
+  const replayLines = (entries: TimedBlock[]) => replayLinesOf(spec, entries);
+  const deleteLines = (blocks: Block[]) => deleteLinesOf(spec, blocks);
+  const removalLines = (block: Block) => removalLinesOf(spec, block);
+  const renewLines = (set: SetName, own: TimedBlock) => renewLinesOf(spec, set, own);
+  const createLine = (set: SetName, own: TimedBlock) => createLineOf(spec, set, own);
 
   /** The script that changes one element, behind the lines that keep our chains as configured. */
   const elementScript = (...elementLines: string[]) => new NftScript().add('structure', ...chainLines()).add('element', ...elementLines);
@@ -308,28 +147,6 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     return { replay, skipped };
   };
 
-  /** One command per set, one element per line: a refused element is reported on its own line. */
-  const replayLines = (entries: TimedBlock[]): string[] =>
-    setNames.flatMap((set) => {
-      const texts = entries.filter(({ block }) => setFor(block) === set).map(elementText);
-      if (texts.length === 0) return [];
-      return [`add element ${table} ${set} {`, ...texts.map((text, i) => (i < texts.length - 1 ? `${text},` : text)), '}'];
-    });
-
-  /** Like replayLines, for delete lines, which name an element without its timer. */
-  const deleteLines = (blocks: Block[]): string[] =>
-    setNames.flatMap((set) => {
-      const texts = blocks.filter((block) => setFor(block) === set).map((block) => block.address);
-      if (texts.length === 0) return [];
-      return [`delete element ${table} ${set} {`, ...texts.map((text, i) => (i < texts.length - 1 ? `${text},` : text)), '}'];
-    });
-
-  /** A delete that succeeds whether or not the element is there (nft 1.0.6 has no "destroy element"). */
-  const removalLines = (block: Block): string[] => [
-    `add element ${table} ${setFor(block)} { ${block.address} }`,
-    `delete element ${table} ${setFor(block)} { ${block.address} }`,
-  ];
-
   /**
    * Put the table back as configured, with every unexpired block of the state file, and with this
    * invocation's own change. First without touching what is there (so concurrent invocations cannot undo
@@ -370,19 +187,6 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     );
     return replay.length;
   };
-
-  /**
-   * Adding an element that exists leaves its old timer on older kernels; deleting and adding it again in one
-   * transaction sets the new one everywhere, with no moment where the address is let through. The first add
-   * covers an element that expired in between.
-   */
-  const renewLines = (set: SetName, own: TimedBlock): string[] => [
-    `add element ${table} ${set} { ${elementText(own)} }`,
-    `delete element ${table} ${set} { ${own.block.address} }`,
-    `add element ${table} ${set} { ${elementText(own)} }`,
-  ];
-
-  const createLine = (set: SetName, own: TimedBlock) => `create element ${table} ${set} { ${elementText(own)} }`;
 
   /** The full script: the chains declared in the transaction of the element lines; a rebuild when a set or the table is gone. */
   const declareAndAdd = async (own: TimedBlock, renew: boolean): Promise<AddOutcome> => {
@@ -449,7 +253,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     async delete(target: ActiveBlock | Block): Promise<DeleteOutcome> {
       const block = checkedBlock({ address: target.address, family: target.family, prefix: target.prefix });
       const what = `to unblock ${block.address}`;
-      const removal = `delete element ${table} ${setFor(block)} { ${block.address} }`;
+      const removal = deleteLine(spec, block);
       if (declaredRecently()) {
         const removed = await run(elementsOnly(removal));
         if (removed.kind === 'done') return { result: 'deleted', restored: 0 };
@@ -519,6 +323,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       const { blocksInListing } = await import('./nftables-listing.js');
       return blocksInListing(result.stdout, setNames);
     },
+
+    // Only status and doctor inspect; the listing's parser stays out of the add path.
+    inspect: async () => (await import('./nftables-listing.js')).inspectNftables(ctx),
 
     async flush(): Promise<void> {
       // "add" first makes the delete succeed whether or not the table exists (nft 1.0.6 has no "destroy").

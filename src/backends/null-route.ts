@@ -107,5 +107,10 @@ export function createNullRouteBackend(ctx: BackendContext): Backend {
     async flush() {
       for (const block of await list()) await remove(block);
     },
+    async inspect() {
+      const { probeTools } = await import('./health.js');
+      const findings = await probeTools(ctx, 'null-route', [['ip', 'route', 'show', 'proto', routeProtocol], ['ip', '-6', 'route', 'show', 'proto', routeProtocol]]);
+      return { findings, counters: [] };
+    },
   };
 }

@@ -5,13 +5,12 @@
  */
 import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { BackendName } from '../backends/backend.js';
+import type { BackendFinding } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
 import { secretFileProblem } from '../runtime/http-secrets.js';
-import { routeProtocol } from '../backends/null-route.js';
 import { commandNames, commands } from '../commands/index.js';
 import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';
-import { firstLine, runTool, ToolError } from '../runtime/exec.js';
+import { runTool } from '../runtime/exec.js';
 import { refusedByReason } from '../runtime/fleet-config.js';
 import { binDir } from '../runtime/install-dir.js';
 import { createLogger } from '../runtime/log.js';
@@ -19,8 +18,9 @@ import { nowSeconds } from '../runtime/duration.js';
 import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import { trustProblem } from '../runtime/trusted-file.js';
 import type { CliContext } from './context.js';
-import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall } from './inspect.js';
-import { describeVariant, openReadOnlyXtables } from './iptables-variant.js';
+import { reconcileFix } from '../backends/health.js';
+import { backendsInUse, compare, explainBackend, readFirewall, type FirewallView } from './inspect.js';
+import { describeVariant } from './iptables-variant.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -40,6 +40,8 @@ interface Doctor {
   layered: LoadedConfig | undefined;
   configError: string | undefined;
   entries: StateEntry[];
+  /** What each backend in use holds and says of its health, read once for the checks that print it. */
+  firewalls?: Promise<FirewallView[]>;
 }
 
 const finding = (check: string, status: Verdict, message: string, fix?: string): Finding => ({ check, status, message, ...(fix ? { fix } : {}) });
@@ -267,7 +269,19 @@ function checkSecrets({ config }: Doctor): Finding[] {
     });
 }
 
-/** The tool behind each backend in use is there and answers; run as root, nft and ipset list their tables. */
+/** Each backend in use, read once: what it holds, and what it says of its tools, tables and rules. */
+function readFirewalls(doctor: Doctor, config: Config): Promise<FirewallView[]> {
+  const env = { name: 'palisade', installDir: doctor.installDir, config, log: createLogger({ path: undefined, argv0: 'palisade' }) };
+  const state = new StateStore(stateDir(doctor.installDir));
+  const backends = backendsInUse(doctor.entries, explainBackend(config));
+  return (doctor.firewalls ??= Promise.all(backends.map((backend) => readFirewall(env, state, backend, { inspect: true }))));
+}
+
+/** A backend's findings under one heading, as doctor prints them. */
+const findingsOf = (view: FirewallView | undefined, check: BackendFinding['check']): Finding[] =>
+  (view?.inspection?.findings ?? []).filter((found) => found.check === check).map((found) => finding(found.check, found.status, found.message, found.fix));
+
+/** The tool behind each backend in use is there and answers, as the backend itself checks it. */
 async function checkBackends(doctor: Doctor): Promise<Finding[]> {
   if (!doctor.config) return [];
   const config = doctor.config;
@@ -275,56 +289,23 @@ async function checkBackends(doctor: Doctor): Promise<Finding[]> {
   const found: Finding[] = [];
   if (!choice.backend) return [finding('backend', 'fail', choice.reason, 'apt install nftables (or dnf install nftables), or set backend: in palisade.yml')];
   found.push(finding('backend', choice.backend === 'dry-run' ? 'warn' : 'ok', `new blocks go to ${choice.backend} (${choice.reason})${choice.backend === 'dry-run' ? ': dry-run changes nothing, blocks are only logged' : ''}`, choice.backend === 'dry-run' ? 'set backend: in palisade.yml' : undefined));
-  const probes: Partial<Record<BackendName, Array<[string, ...string[]]>>> = {
-    nftables: [['nft', 'list', 'tables']],
-    ipset: [['ipset', 'list', '-n'], ['iptables', '-w', '5', '-S', 'INPUT']],
-    iptables: [['iptables', '-w', '5', '-S', 'INPUT'], ['ip6tables', '-w', '5', '-S', 'INPUT']],
-    'null-route': [['ip', 'route', 'show', 'proto', routeProtocol], ['ip', '-6', 'route', 'show', 'proto', routeProtocol]],
-  };
-  for (const backend of backendsInUse(doctor.entries, choice)) {
-    if (backend === 'http' && !config.http) found.push(finding('backend', 'fail', 'backend http has no http: section in palisade.yml', 'add http: (preset, url, credentials) to palisade.yml'));
-    for (const argv of probes[backend] ?? []) {
-      try {
-        const result = await runTool(argv, { timeoutSeconds: config.command_timeout });
-        if (result.exitCode !== 0) {
-          const message = firstLine(result.stderr);
-          const fix = /not permitted|denied/i.test(message) ? 'run palisade and the agent as root' : `try ${argv.join(' ')} by hand`;
-          found.push(finding('backend', 'fail', `${argv.join(' ')} fails for ${backend}: ${message}`, fix));
-        }
-      } catch (error) {
-        const missing = error instanceof ToolError && error.reason === 'missing';
-        found.push(finding('backend', 'fail', `${argv[0]} ${missing ? 'is not installed' : `does not answer: ${(error as Error).message}`}, and backend ${backend} needs it`, missing ? `install ${argv[0]}, or choose another backend: in palisade.yml` : undefined));
-      }
-    }
+  for (const view of await readFirewalls(doctor, config)) {
+    if (view.backend === 'http' && !config.http) found.push(finding('backend', 'fail', 'backend http has no http: section in palisade.yml', 'add http: (preset, url, credentials) to palisade.yml'));
+    found.push(...findingsOf(view, 'backend'));
   }
   return found;
 }
 
-/** Blocks the state says are active must be in the firewall; our nftables table must be as configured. */
+/** Blocks the state says are active must be in the firewall; each backend's own tables must be as configured. */
 async function checkFirewall(doctor: Doctor): Promise<Finding[]> {
   if (!doctor.config) return [];
-  const config = doctor.config;
   const found: Finding[] = [];
-  const env = { name: 'palisade', installDir: doctor.installDir, config, log: createLogger({ path: undefined, argv0: 'palisade' }) };
-  const state = new StateStore(stateDir(doctor.installDir));
   const active = doctor.entries.filter((entry) => entry.expiresAt > nowSeconds());
-  const choice = explainBackend(config);
-  const backends = backendsInUse(doctor.entries, choice);
-  const reconcile = 'run palisade reconcile, and systemctl enable --now palisade-reconcile.service so a reload or reboot is repaired by itself';
-  if (backends.includes('nftables')) {
-    const health = await inspectNftables(config);
-    if (health.error) found.push(finding('firewall', 'fail', health.error));
-    else if (!health.present) {
-      const held = active.filter((entry) => entry.backend === 'nftables').length;
-      found.push(held > 0 ? finding('firewall', 'fail', `table ${health.table} is missing, so ${held} active block(s) are not enforced`, reconcile) : finding('firewall', 'ok', `table ${health.table} does not exist yet: the first block creates it`));
-    } else {
-      for (const problem of health.problems) found.push(finding('firewall', 'fail', `${health.table}: ${problem}`, reconcile));
-    }
-  }
-  for (const backend of backends.filter((name) => name !== 'dry-run')) {
-    const view = await readFirewall(env, state, backend);
+  const views = await readFirewalls(doctor, doctor.config);
+  for (const view of views) found.push(...findingsOf(view, 'firewall'));
+  for (const view of views.filter(({ backend }) => backend !== 'dry-run')) {
     const { missing } = compare(active, view);
-    if (missing.length > 0) found.push(finding('firewall', 'fail', `${missing.length} active block(s) of the state are not in ${backend} (${missing.slice(0, 3).map((entry) => entry.address).join(', ')}${missing.length > 3 ? ', ...' : ''})`, reconcile));
+    if (missing.length > 0) found.push(finding('firewall', 'fail', `${missing.length} active block(s) of the state are not in ${view.backend} (${missing.slice(0, 3).map((entry) => entry.address).join(', ')}${missing.length > 3 ? ', ...' : ''})`, reconcileFix));
   }
   return found.length > 0 ? found : [finding('firewall', 'ok', `every active block is in its firewall (${active.length})`)];
 }
@@ -339,7 +320,10 @@ async function checkIptablesVariant(doctor: Doctor): Promise<Finding[]> {
   return [finding('iptables', 'ok', `iptables is ${report.variant}: ${report.reason}`)];
 }
 
-/** firewalld and Docker put chains of their own before or around ours; say where a packet could pass. */
+/**
+ * firewalld and Docker put chains of their own before or around ours, and the host's own rules may come first:
+ * say where a packet could pass, in the words of the backend new blocks go to.
+ */
 async function checkBypass(doctor: Doctor): Promise<Finding[]> {
   if (!doctor.config) return [];
   const config = doctor.config;
@@ -355,63 +339,21 @@ async function checkBypass(doctor: Doctor): Promise<Finding[]> {
       // reported by the backend check
     }
   }
-  if (docker) {
-    if (backend === 'nftables' && !config.nftables.hooks.includes('forward')) {
-      found.push(finding('bypass', 'fail', 'Docker is here and nftables.hooks has no forward: traffic to published container ports is forwarded, never seen on input, so blocked addresses still reach containers', 'add forward to nftables.hooks in palisade.yml'));
-    } else if ((backend === 'ipset' || backend === 'iptables') && !config.iptables.docker_user) {
-      found.push(finding('bypass', 'fail', 'Docker is here and iptables.docker_user is false: published container ports bypass INPUT and FORWARD rules placed after Docker\'s', 'set iptables.docker_user: true in palisade.yml'));
-    } else {
-      found.push(finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
-    }
-  }
+  const view = (await readFirewalls(doctor, config)).find((candidate) => candidate.backend === backend);
+  const alongside = view?.inspection?.alongside;
+  const own = (found: BackendFinding) => finding(found.check, found.status, found.message, found.fix);
+  if (docker) found.push(alongside?.docker ? own(alongside.docker) : finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
+  // A backend without words of its own for firewalld keeps no iptables rules for a reload to drop.
   if (firewalld) {
-    if (backend === 'ipset' || backend === 'iptables') {
-      found.push(finding('bypass', 'warn', 'firewalld is here: firewall-cmd --reload rebuilds its iptables rules and can drop our jumps until the next alert or reconcile', 'use backend: nftables (firewalld leaves other tables alone), or keep palisade-recheck.timer enabled'));
-    } else {
-      found.push(finding('bypass', 'ok', `firewalld is here; its reloads leave our own table alone, and our chains (priority ${config.nftables.priority}) run before its filter chains`));
-    }
+    found.push(
+      alongside?.firewalld
+        ? own(alongside.firewalld)
+        : finding('bypass', 'ok', `firewalld is here; its reloads leave our own table alone, and our chains (priority ${config.nftables.priority}) run before its filter chains`),
+    );
   }
-  if (backend === 'nftables' && !config.nftables.hooks.includes('input')) {
-    found.push(finding('bypass', 'warn', 'nftables.hooks has no input: traffic to this host itself is never blocked', 'add input to nftables.hooks in palisade.yml'));
-  }
+  // The backend's own: a hook left out, the host's rules before ours.
+  found.push(...findingsOf(view, 'bypass'));
   return found;
-}
-
-/**
- * ipset and iptables: our rule in each parent chain, with no ACCEPT before it (what an earlier rule accepts
- * never reaches ours). A missing rule matters only while blocks are active: the first block adds it.
- */
-async function checkXtablesOrder(doctor: Doctor): Promise<Finding[]> {
-  if (!doctor.config) return [];
-  const config = doctor.config;
-  const backend = explainBackend(config).backend;
-  if (backend !== 'ipset' && backend !== 'iptables') return [];
-  const parents = backend === 'iptables' ? config.iptables.parent_chains : config.ipset.chains;
-  const isOurs = (line: string) =>
-    backend === 'iptables' ? line.endsWith(` -j ${config.iptables.chain}`) : line.includes(`--match-set ${config.ipset.name_prefix}`);
-  const active = doctor.entries.some((entry) => entry.backend === backend && entry.expiresAt > nowSeconds());
-  const found: Finding[] = [];
-  try {
-    const xt = await openReadOnlyXtables(config);
-    for (const family of [4, 6] as const) {
-      for (const parent of parents) {
-        const rules = ((await xt.listChain(family, parent)) ?? []).filter((line) => line.startsWith('-A '));
-        const ours = rules.findIndex(isOurs);
-        const where = `${parent} (${xt.tool(family)})`;
-        if (ours < 0) {
-          if (active) found.push(finding('bypass', 'fail', `${where} has no rule of Palisade's: active blocks are not enforced there`, 'run palisade reconcile'));
-          continue;
-        }
-        const accept = rules.slice(0, ours).find((line) => / -j ACCEPT$/.test(line));
-        if (accept) {
-          found.push(finding('bypass', 'warn', `${where}: "${accept}" comes before Palisade's rule, so what it accepts is never blocked`, `move that rule below Palisade's, or run palisade reconcile after the host firewall loads`));
-        }
-      }
-    }
-  } catch (error) {
-    found.push(finding('bypass', 'fail', `cannot read the iptables chains: ${(error as Error).message}`, 'run palisade doctor as root'));
-  }
-  return found.length > 0 ? found : [finding('bypass', 'ok', `Palisade's rules come first in ${parents.join(', ')}`)];
 }
 
 /** Expiry is wall-clock time: a clock far off expires blocks at the wrong moment. */
@@ -508,7 +450,6 @@ const checks: Array<(doctor: Doctor) => Finding[] | Promise<Finding[]>> = [
   checkFirewall,
   checkIptablesVariant,
   checkBypass,
-  checkXtablesOrder,
   checkClock,
   checkExecd,
   checkReconcileUnit,

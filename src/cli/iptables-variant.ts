@@ -3,7 +3,7 @@
  * status and doctor. Rules in both variants are a classic reason a rule "does nothing": each iptables
  * shows only its own half.
  */
-import { chooseVariant, openXtables, type Xtables } from '../backends/xtables.js';
+import { chooseVariant } from '../backends/xtables.js';
 import type { Config } from '../runtime/config.js';
 import { createLogger } from '../runtime/log.js';
 
@@ -25,8 +25,4 @@ export async function describeVariant(config: Config): Promise<VariantReport> {
   } catch (error) {
     return { variant: 'unknown', reason: (error as Error).message, conflict: false };
   }
-}
-
-export function openReadOnlyXtables(config: Config): Promise<Xtables> {
-  return openXtables(readOnlyContext(config));
 }

@@ -1,7 +1,7 @@
 /**
  * `palisade status`: what Palisade is doing on this host at a glance: the backend and why, the iptables
- * variant, our nftables table's health and drop counters, active blocks per backend and family (in the
- * state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
+ * variant, what each backend in use says of its health and its drop counters, active blocks per backend
+ * and family (in the state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { onPath } from '../backends/detect.js';
@@ -12,7 +12,7 @@ import { nowSeconds } from '../runtime/duration.js';
 import { stateDir, StateStore } from '../runtime/state.js';
 import { version } from '../version.js';
 import type { CliContext } from './context.js';
-import { backendsInUse, compare, explainBackend, inspectNftables, readFirewall, type NftHealth } from './inspect.js';
+import { backendsInUse, compare, explainBackend, readFirewall } from './inspect.js';
 import { describeVariant, type VariantReport } from './iptables-variant.js';
 import { shortDuration, type Cell } from './output.js';
 
@@ -54,7 +54,7 @@ export async function run(ctx: CliContext): Promise<number> {
   if (!choice.backend) problems.push(choice.reason);
 
   const backends = backendsInUse(entries, choice);
-  const views = await Promise.all(backends.map((backend) => readFirewall(env, state, backend)));
+  const views = await Promise.all(backends.map((backend) => readFirewall(env, state, backend, { inspect: true })));
   const blocks = backends.flatMap((backend) =>
     ([4, 6] as const).map((family) => {
       const view = views.find((candidate) => candidate.backend === backend);
@@ -72,16 +72,13 @@ export async function run(ctx: CliContext): Promise<number> {
     if (missing.length > 0) problems.push(`${missing.length} active block(s) are missing from ${view.backend}: run palisade reconcile`);
   }
 
-  let nftables: NftHealth | undefined;
-  if (backends.includes('nftables')) {
-    nftables = await inspectNftables(config);
-    const needed = choice.backend === 'nftables' || active.some((entry) => entry.backend === 'nftables');
-    if (nftables.error && needed) problems.push(nftables.error);
-    if (!nftables.present && !nftables.error && active.some((entry) => entry.backend === 'nftables')) {
-      problems.push(`table ${nftables.table} is missing while the state holds nftables blocks: run palisade reconcile`);
-    }
-    if (nftables.present) problems.push(...nftables.problems);
+  for (const { backend, inspection } of views) {
+    const idle = choice.backend !== backend && !active.some((entry) => entry.backend === backend);
+    for (const { problem, unlessIdle } of inspection?.findings ?? []) if (problem !== undefined && !(unlessIdle && idle)) problems.push(problem);
   }
+  // A backend with a row of its own (its table's health) leads the counters too.
+  const summarised = [...views.filter((view) => view.inspection?.summary), ...views.filter((view) => !view.inspection?.summary)];
+  const summaries = summarised.flatMap((view) => (view.inspection?.summary ? [view.inspection.summary] : []));
   const iptables: VariantReport | undefined = onPath('iptables') ? await describeVariant(config) : undefined;
 
   const stamp = lastChange(state.blocksDir);
@@ -98,10 +95,7 @@ export async function run(ctx: CliContext): Promise<number> {
   if (corrupt > 0) problems.push(`${corrupt} state entr${corrupt === 1 ? 'y was' : 'ies were'} unreadable and set aside as *.corrupt in ${state.blocksDir}: look at them, then delete them`);
 
   // One table for every backend's counters: nftables' named counters, the set and chain rules of the others.
-  const counters = [
-    ...(nftables?.counters ?? []).map((counter) => ({ backend: 'nftables' as const, ...counter })),
-    ...views.flatMap((view) => (view.counters ?? []).map((counter) => ({ backend: view.backend, ...counter }))),
-  ];
+  const counters = summarised.flatMap((view) => (view.inspection?.counters ?? []).map((counter) => ({ backend: view.backend, ...counter })));
 
   if (ctx.out.json) {
     ctx.out.document({
@@ -111,7 +105,7 @@ export async function run(ctx: CliContext): Promise<number> {
       config: configState,
       backend: choice,
       iptables,
-      nftables,
+      ...Object.fromEntries(summaries.map((summary) => [summary.label, summary.section])),
       blocks,
       counters,
       state: stateReport,
@@ -132,18 +126,7 @@ export async function run(ctx: CliContext): Promise<number> {
   }
   row('Backend', choice.backend ? `${choice.backend} (${choice.reason})` : paint('fail', choice.reason));
   if (iptables) row('iptables', iptables.conflict ? paint('warn', `${iptables.variant} (${iptables.reason})`) : `${iptables.variant} (${iptables.reason})`);
-  if (nftables) {
-    const health = nftables.error
-      ? paint('warn', nftables.error)
-      : !nftables.present
-        ? active.some((entry) => entry.backend === 'nftables')
-          ? paint('fail', 'MISSING (run palisade reconcile)')
-          : 'not created yet (the first block creates it)'
-        : nftables.problems.length > 0
-          ? paint('fail', nftables.problems.join('; '))
-          : paint('ok', 'ok');
-    row('nftables', `table ${nftables.table}: ${health}`);
-  }
+  for (const { label, subject, health } of summaries) row(label, `${subject}: ${paint(health.tone, health.text)}`);
   const ageText = stateReport.ageSeconds === undefined ? 'no block recorded yet' : `last changed ${shortDuration(stateReport.ageSeconds)} ago`;
   row('State', `${stateReport.dir}: ${stateReport.active} active, ${stateReport.expired} expired (palisade reconcile removes them); ${ageText}`);
   out.line();

@@ -35,6 +35,8 @@ export function createHttpBackend(ctx: BackendContext): Backend {
     delete: (block) => asBackend(async () => (await preset()).delete(block)),
     list: () => asBackend(async () => (await preset()).list()),
     flush: () => asBackend(async () => (await preset()).flush()),
+    // The API's own objects hold our rules, with no counters Palisade reads; doctor checks the http: section.
+    inspect: async () => ({ findings: [], counters: [] }),
   };
 }
 

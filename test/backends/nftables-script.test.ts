@@ -1,0 +1,134 @@
+/** The nft scripts and the reading of nft's refusals, without root or a kernel: pure functions only. */
+import { describe, expect, it } from 'vitest';
+import type { Block } from '../../src/backends/backend.js';
+import {
+  chainLines,
+  checkedBlock,
+  checkedTtl,
+  createLine,
+  declarationLines,
+  deleteLines,
+  judge,
+  NftScript,
+  removalLines,
+  renewLines,
+  replayLines,
+  setFor,
+  tableSpec,
+  type TableSpec,
+} from '../../src/backends/nftables-script.js';
+
+const host4: Block = { address: '192.0.2.7', family: 4, prefix: 32 };
+const host6: Block = { address: '2001:db8::7', family: 6, prefix: 128 };
+const net4: Block = { address: '198.51.100.0/24', family: 4, prefix: 24 };
+const spec: TableSpec = { table: 'inet palisade', priority: -10, hooks: ['input', 'forward'], action: 'drop' };
+
+describe('nft scripts', () => {
+  it('puts single hosts and networks in separate sets', () => {
+    expect([host4, host6, net4].map(setFor)).toEqual(['addr4', 'addr6', 'net4']);
+  });
+
+  it('declares the table and its four timeout sets, networks in interval sets', () => {
+    expect(declarationLines(spec)).toEqual([
+      'add table inet palisade',
+      'add set inet palisade addr4 { type ipv4_addr; flags timeout; }',
+      'add set inet palisade addr6 { type ipv6_addr; flags timeout; }',
+      'add set inet palisade net4 { type ipv4_addr; flags interval, timeout; }',
+      'add set inet palisade net6 { type ipv6_addr; flags interval, timeout; }',
+    ]);
+  });
+
+  it('declares each configured hook as a chain with one counted drop rule per set, and removes an unconfigured one', () => {
+    const lines = chainLines({ ...spec, hooks: ['input'] });
+    expect(lines.slice(0, 4)).toEqual(['add counter inet palisade blocked_addr4', 'add counter inet palisade blocked_addr6', 'add counter inet palisade blocked_net4', 'add counter inet palisade blocked_net6']);
+    expect(lines).toContain('add chain inet palisade input { type filter hook input priority -10; policy accept; }');
+    expect(lines).toContain('add rule inet palisade input ip saddr @addr4 counter name "blocked_addr4" drop');
+    expect(lines.slice(-3)).toEqual(['add chain inet palisade forward', 'flush chain inet palisade forward', 'delete chain inet palisade forward']);
+  });
+
+  it('rejects instead of dropping when the action says so: a TCP reset, else an ICMP admin-prohibited', () => {
+    const lines = chainLines({ ...spec, action: 'reject' }).filter((line) => line.includes('@net6'));
+    expect(lines).toEqual([
+      'add rule inet palisade input ip6 saddr @net6 meta l4proto tcp counter name "blocked_net6" reject with tcp reset',
+      'add rule inet palisade input ip6 saddr @net6 counter name "blocked_net6" reject with icmpx type admin-prohibited',
+      'add rule inet palisade forward ip6 saddr @net6 meta l4proto tcp counter name "blocked_net6" reject with tcp reset',
+      'add rule inet palisade forward ip6 saddr @net6 counter name "blocked_net6" reject with icmpx type admin-prohibited',
+    ]);
+  });
+
+  it('writes element lines with their timers, one element per line for replays', () => {
+    expect(createLine(spec, 'addr4', { block: host4, ttl: 600 })).toBe('create element inet palisade addr4 { 192.0.2.7 timeout 600s }');
+    expect(renewLines(spec, 'addr4', { block: host4, ttl: 60 })).toEqual([
+      'add element inet palisade addr4 { 192.0.2.7 timeout 60s }',
+      'delete element inet palisade addr4 { 192.0.2.7 }',
+      'add element inet palisade addr4 { 192.0.2.7 timeout 60s }',
+    ]);
+    const other: Block = { address: '192.0.2.8', family: 4, prefix: 32 };
+    expect(replayLines(spec, [{ block: host4, ttl: 5 }, { block: net4, ttl: 6 }, { block: other, ttl: 7 }])).toEqual([
+      'add element inet palisade addr4 {',
+      '192.0.2.7 timeout 5s,',
+      '192.0.2.8 timeout 7s',
+      '}',
+      'add element inet palisade net4 {',
+      '198.51.100.0/24 timeout 6s',
+      '}',
+    ]);
+    expect(deleteLines(spec, [host6])).toEqual(['delete element inet palisade addr6 {', '2001:db8::7', '}']);
+    expect(removalLines(spec, net4)).toEqual(['add element inet palisade net4 { 198.51.100.0/24 }', 'delete element inet palisade net4 { 198.51.100.0/24 }']);
+  });
+
+  it('takes its table, hooks, priority and action from the configuration', () => {
+    expect(tableSpec({ nftables: { table: 'guard', priority: 5, hooks: ['forward'] }, action: 'reject' } as Parameters<typeof tableSpec>[0])).toEqual({
+      table: 'inet guard',
+      priority: 5,
+      hooks: ['forward'],
+      action: 'reject',
+    });
+  });
+
+  it('hands nft only canonical addresses and whole positive timers', () => {
+    expect(checkedBlock(net4)).toEqual(net4);
+    expect(() => checkedBlock({ address: '192.0.2.7; flush ruleset', family: 4, prefix: 32 })).toThrow(/refusing to hand/);
+    expect(() => checkedBlock({ address: '2001:DB8::7', family: 6, prefix: 128 })).toThrow(/not the canonical 2001:db8::7/);
+    expect(checkedTtl(1)).toBe(1);
+    expect(() => checkedTtl(0)).toThrow(/above 0/);
+    expect(() => checkedTtl(1.5)).toThrow(/whole number/);
+  });
+});
+
+describe("reading nft's refusals", () => {
+  /** Two structure lines, then one element line. */
+  const script = () => new NftScript().add('structure', 'add table inet palisade', 'add chain inet palisade input').add('element', 'create element inet palisade addr4 { 192.0.2.7 timeout 60s }');
+
+  it('is done when nft exits 0', () => {
+    expect(judge(script(), 0, '', 'inet palisade')).toEqual({ kind: 'done' });
+  });
+
+  it('reads EEXIST on an element line as a block already present', () => {
+    const verdict = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: File exists\n', 'inet palisade');
+    expect(verdict.kind).toBe('element-present');
+  });
+
+  it('reads ENOENT on an element line as an absent element, and one naming a missing set as a broken structure', () => {
+    expect(judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: No such file or directory\n', 'inet palisade').kind).toBe('element-absent');
+    expect(judge(script(), 1, '/dev/stdin:3:1-60: Error: No such file or directory; did you mean set ‘addr6’ in table inet ‘palisade’?\n', 'inet palisade').kind).toBe('structure-broken');
+  });
+
+  it('reads a failing structure line as a broken structure, with nft\'s message', () => {
+    const verdict = judge(script(), 1, '/dev/stdin:2:1-30: Error: Could not process rule: Device or resource busy\n', 'inet palisade');
+    expect(verdict).toMatchObject({ kind: 'structure-broken', failure: { message: 'Could not process rule: Device or resource busy', exitCode: 1 } });
+  });
+
+  it('says how to fix what an operator can: an overlapping network, a table another program owns, no privilege', () => {
+    const overlap = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: interval overlaps with an existing one\n', 'inet palisade');
+    expect(overlap).toMatchObject({ kind: 'refused', failure: { hint: ' (a network overlapping it is already blocked: delete that block first)' } });
+    const owned = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: Operation not permitted\n', 'inet palisade');
+    expect(owned).toMatchObject({ kind: 'refused', failure: { hint: expect.stringContaining('another program owns table inet palisade') } });
+    const unprivileged = judge(script(), 1, 'Error: cache initialization failed: Operation not permitted\n', 'inet palisade');
+    expect(unprivileged).toMatchObject({ kind: 'refused', failure: { message: 'Error: cache initialization failed: Operation not permitted', hint: ' (nft needs root or CAP_NET_ADMIN)' } });
+  });
+
+  it('falls back to the exit status when nft printed nothing', () => {
+    expect(judge(script(), 2, '', 'inet palisade')).toMatchObject({ kind: 'refused', failure: { message: 'nft exited with 2', hint: '' } });
+  });
+});
