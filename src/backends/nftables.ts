@@ -50,7 +50,7 @@ const setSpecs: Record<SetName, { type: 'ipv4_addr' | 'ipv6_addr'; flags: string
   net6: { type: 'ipv6_addr', flags: 'interval, timeout', match: 'ip6 saddr @net6' },
 };
 
-function setFor(block: Block): SetName {
+export function setFor(block: Block): SetName {
   if (isSingleHost(block)) return block.family === 4 ? 'addr4' : 'addr6';
   return block.family === 4 ? 'net4' : 'net6';
 }
@@ -65,9 +65,9 @@ export function counterFor(set: SetName): string {
  * what happened: an element line that fails with EEXIST is a block already present, a structure line that
  * fails means our table is gone or not as configured.
  */
-type LineRole = 'structure' | 'element' | 'replay';
+export type LineRole = 'structure' | 'element' | 'replay';
 
-class NftScript {
+export class NftScript {
   private readonly lines: Array<{ text: string; role: LineRole }> = [];
 
   add(role: LineRole, ...texts: string[]): this {
@@ -85,14 +85,14 @@ class NftScript {
 }
 
 /** What nft said when it refused a script: its own words, and how to fix the cause where we know it. */
-interface Failure {
+export interface Failure {
   message: string;
   hint: string;
   exitCode: number;
   stderr: string;
 }
 
-type Verdict =
+export type Verdict =
   | { kind: 'done' }
   /**
    * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
@@ -103,7 +103,7 @@ type Verdict =
 /** "/dev/stdin:5:38-47: Error: Could not process rule: File exists" */
 const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
 
-function judge(script: NftScript, exitCode: number, stderr: string, table: string): Verdict {
+export function judge(script: NftScript, exitCode: number, stderr: string, table: string): Verdict {
   if (exitCode === 0) return { kind: 'done' };
   const located: Array<{ role: LineRole | undefined; message: string }> = [];
   let unlocated: string | undefined;
@@ -133,7 +133,7 @@ function judge(script: NftScript, exitCode: number, stderr: string, table: strin
 }
 
 /** nft's message names the problem; for the ones an operator can fix, say how. */
-function hintFor(message: string, table: string): string {
+export function hintFor(message: string, table: string): string {
   if (message.includes('interval overlaps')) {
     return ' (a network overlapping it is already blocked: delete that block first)';
   }
@@ -148,7 +148,7 @@ function hintFor(message: string, table: string): string {
  * Only a canonical address or network reaches an nft script: the Block is parsed again here, so a caller's
  * mistake can never become nft syntax.
  */
-function checkedBlock(block: Block): Block {
+export function checkedBlock(block: Block): Block {
   const parsed = parseAddress(block.address, { allowNetwork: true });
   if (!parsed.ok) throw new BackendError(`refusing to hand "${block.address}" to nft: ${parsed.reason}`, { tool: 'nft' });
   const canonical = parsed.block;
@@ -161,7 +161,7 @@ function checkedBlock(block: Block): Block {
   return canonical;
 }
 
-function checkedTtl(ttlSeconds: number): number {
+export function checkedTtl(ttlSeconds: number): number {
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new BackendError(`a block's timeout must be a whole number of seconds above 0, not ${ttlSeconds}`, { tool: 'nft' });
   }
@@ -173,7 +173,7 @@ function checkedTtl(ttlSeconds: number): number {
 const redeclareAfterSeconds = 60;
 
 /** FNV-1a, 32 bits, as hex: a name for a configuration, not a secret. */
-function fingerprintOf(text: string): string {
+export function fingerprintOf(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return hash.toString(16).padStart(8, '0');
