@@ -1,7 +1,7 @@
 /**
  * Issue 17: every command, in each dialect, through the execd harness, asserting what it really did: the
  * attacker's connection in a netns lab, the remote firewall's rules, hosts.deny, /etc/shadow, the file, the chat
- * message. The same event is written as a 4.x alert and as a 5.x finding (test/harness/findings.ts), and each
+ * message. The same event is written as a 4.x alert and as a 5.x finding (test/harness/alerts.ts), and each
  * command must get the same target from either.
  */
 import { randomBytes } from 'node:crypto';
