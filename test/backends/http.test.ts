@@ -87,9 +87,9 @@ async function run(verb: string, args: RunArgs): Promise<Run> {
   // The runner is bundled before the clock starts: elapsedMs is the backend's time, as execd would see it.
   await backendRunnerArgv('http', verb, args);
   const started = Date.now();
-  const result = await runBackend('http', verb, args, { logFile });
+  const { stdout, stderr, ...result } = await runBackend('http', verb, args, { logFile });
   const elapsedMs = Date.now() - started;
-  outputs.push(result.stdout, result.stderr);
+  outputs.push(stdout, stderr);
   return { ...result, elapsedMs };
 }
 

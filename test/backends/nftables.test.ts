@@ -46,7 +46,8 @@ describe('nftables backend', () => {
 
   /** env is set inside the namespace, so a PATH without nft still finds `ip` outside it. */
   async function runVerb(verb: string, args: RunnerArgs = {}, env: Record<string, string> = {}): Promise<RunnerResult> {
-    return (await runBackend('nftables', verb, args, { netns: lab.protectedNs, env })) as RunnerResult;
+    const { stdout: _stdout, stderr: _stderr, ...result } = await runBackend('nftables', verb, args, { netns: lab.protectedNs, env });
+    return result as RunnerResult;
   }
 
   async function expectOutcome(verb: string, args: RunnerArgs = {}): Promise<unknown> {

@@ -18,7 +18,7 @@ import { createLab, type Lab } from '../harness/netns.js';
 
 export type XtablesBackendName = 'ipset' | 'iptables';
 
-export type RunnerOutput = BackendRun;
+export type RunnerOutput = Omit<BackendRun, 'stdout' | 'stderr'>;
 
 export interface RunOptions {
   config?: ConfigInput;
@@ -46,7 +46,8 @@ export function restorable(text: string): ActiveBlock {
 /** Runs one backend verb in the protected namespace and returns what the runner printed. */
 export async function runVerb(lab: Lab, backend: XtablesBackendName, verb: string, options: RunOptions = {}): Promise<RunnerOutput> {
   const { path, logFile, env = {}, ...args } = options;
-  return runBackend(backend, verb, args, { netns: lab.protectedNs, logFile, env: { ...(path ? { PATH: path } : {}), ...env } });
+  const { stdout: _stdout, stderr: _stderr, ...output } = await runBackend(backend, verb, args, { netns: lab.protectedNs, logFile, env: { ...(path ? { PATH: path } : {}), ...env } });
+  return output;
 }
 
 /** runVerb that must succeed: returns the outcome. */
