@@ -3,39 +3,32 @@
  * dry-run backend; test/drop-kernel.test.ts does the same against real kernels.
  */
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { palisade } from './cli/cli.js';
-import { Execd } from './harness/execd.js';
-import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
+import { describe, expect, it } from 'vitest';
+import { palisade, installPerTest } from './harness/verbs.js';
+import { wazuhLogLine } from './harness/install.js';
 
-let install: Install;
-let execd: Execd;
-beforeEach(() => {
-  install = createInstall({ config: 'backend: dry-run\n' });
-  execd = new Execd(install);
-});
-afterEach(() => install.remove());
+const fx = installPerTest('backend: dry-run\n');
 
-const addresses = () => install.stateEntries().map((entry) => entry.address);
+const addresses = () => fx.install.stateEntries().map((entry) => entry.address);
 
 describe("the guide's manual echo test", () => {
   it('blocks on add and unblocks on delete, saying so on stderr and in the log', async () => {
-    const path = install.commandPath('palisade-drop');
+    const path = fx.install.commandPath('palisade-drop');
     const add = await execa('sh', ['-c', `echo '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"10.0.0.1"}}}}' | ${path}`], { reject: false });
     expect(add.exitCode).toBe(0);
     expect(add.stderr).toContain('blocked 10.0.0.1 on dry-run');
     expect(addresses()).toEqual(['10.0.0.1']);
-    expect(install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
+    expect(fx.install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
 
     const del = await execa('sh', ['-c', `echo '{"version":1,"command":"delete","parameters":{"alert":{"data":{"srcip":"10.0.0.1"}}}}' | ${path}`], { reject: false });
     expect(del.exitCode).toBe(0);
     expect(del.stderr).toContain('unblocked 10.0.0.1');
     expect(addresses()).toEqual([]);
-    for (const line of install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
+    for (const line of fx.install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
   });
 
   it('says on stderr why an allow-listed address was left alone', async () => {
-    const run = await execd.pipeIn('palisade-drop', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"127.0.0.1"}}}}\n');
+    const run = await fx.execd.pipeIn('palisade-drop', '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"127.0.0.1"}}}}\n');
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/skipped: 127\.0\.0\.1 is allow-listed: loopback/);
@@ -44,10 +37,10 @@ describe("the guide's manual echo test", () => {
   it('takes only the first line of a multi-line paste', async () => {
     const first = '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"198.51.100.5"}}}}';
     const second = '{"version":1,"command":"add","parameters":{"alert":{"data":{"srcip":"198.51.100.6"}}}}';
-    const run = await execd.pipeIn('palisade-drop', `${first}\n${second}\n\n`);
+    const run = await fx.execd.pipeIn('palisade-drop', `${first}\n${second}\n\n`);
     expect(run.exitCode).toBe(0);
     expect(addresses()).toEqual(['198.51.100.5']);
-    expect(install.logRecords()[0]).toMatchObject({ event: 'ignored-input' });
+    expect(fx.install.logRecords()[0]).toMatchObject({ event: 'ignored-input' });
   });
 });
 
@@ -61,33 +54,33 @@ describe('where the address is', () => {
   };
 
   it('refuses a Suricata alert by default: its address is not where firewall-drop looks', async () => {
-    const run = await execd.add('palisade-drop', suricata);
+    const run = await fx.execd.add('palisade-drop', suricata);
     expect(run.exitCode).toBe(255);
     expect(run.keysLine).toBeUndefined();
-    expect(install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
-    expect(String(install.logRecords().at(-1)!.reason)).toContain('--source-field');
+    expect(fx.install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toContain('--source-field');
     expect(addresses()).toEqual([]);
   });
 
   it('blocks data.src_ip with <extra_args>--source-field data.src_ip</extra_args>', async () => {
-    const run = await execd.add('palisade-drop', suricata, { extraArgs: ['--source-field', 'data.src_ip'] });
+    const run = await fx.execd.add('palisade-drop', suricata, { extraArgs: ['--source-field', 'data.src_ip'] });
     expect(run.keys).toEqual(['198.51.100.23']);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', field: 'data.src_ip' });
-    await execd.expire(run.rkey);
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', field: 'data.src_ip' });
+    await fx.execd.expire(run.rkey);
     expect(addresses()).toEqual([]);
   });
 
   it('blocks data.src_ip with source_fields: in the config', async () => {
-    install.writeConfig('backend: dry-run\nsource_fields: [data.src_ip, data.srcip]\n');
-    expect((await execd.add('palisade-drop', suricata)).keys).toEqual(['198.51.100.23']);
-    expect((await execd.add('palisade-drop', { data: { srcip: '198.51.100.24' } })).keys).toEqual(['198.51.100.24']);
+    fx.install.writeConfig('backend: dry-run\nsource_fields: [data.src_ip, data.srcip]\n');
+    expect((await fx.execd.add('palisade-drop', suricata)).keys).toEqual(['198.51.100.23']);
+    expect((await fx.execd.add('palisade-drop', { data: { srcip: '198.51.100.24' } })).keys).toEqual(['198.51.100.24']);
   });
 
   it('names the field when its value is not an address', async () => {
     for (const [value, reason] of [[['198.51.100.1'], 'array'], [{ ip: '198.51.100.1' }, 'object'], ['X.X.X.X', 'not an IP address'], ['198.51.100.1:443', 'not an IP address']] as const) {
-      const run = await execd.add('palisade-drop', { data: { src_ip: value } }, { extraArgs: ['--source-field', 'data.src_ip'] });
+      const run = await fx.execd.add('palisade-drop', { data: { src_ip: value } }, { extraArgs: ['--source-field', 'data.src_ip'] });
       expect(run.exitCode).toBe(255);
-      expect(String(install.logRecords().at(-1)!.reason)).toBe(`data.src_ip is ${reason.startsWith('not') ? reason : `not a string (${reason})`}`);
+      expect(String(fx.install.logRecords().at(-1)!.reason)).toBe(`data.src_ip is ${reason.startsWith('not') ? reason : `not a string (${reason})`}`);
     }
     expect(addresses()).toEqual([]);
   });
@@ -97,7 +90,7 @@ describe('where the address is', () => {
       rule: { level: 5, description: 'Logon failure - Unknown user or bad password.', id: '60122', groups: ['windows', 'windows_security', 'authentication_failed'] },
       data: { win: { system: { eventID: '4625', providerName: 'Microsoft-Windows-Security-Auditing' }, eventdata: { targetUserName: 'Administrator', logonType: '3', ipAddress: '198.51.100.44', ipPort: '49822', workstationName: 'KALI' } } },
     };
-    expect((await execd.add('palisade-drop', alert)).keys).toEqual(['198.51.100.44']);
+    expect((await fx.execd.add('palisade-drop', alert)).keys).toEqual(['198.51.100.44']);
   });
 });
 
@@ -105,18 +98,18 @@ describe('options through <extra_args>', () => {
   const alert = { data: { srcip: '198.51.100.7' } };
 
   it('--ttl sets the block length, capped by max_ttl', async () => {
-    install.writeConfig('backend: dry-run\nmax_ttl: 1h\n');
-    await execd.add('palisade-drop', alert, { extraArgs: ['--ttl', '10m'] });
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 600 });
-    await execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--ttl', '30d'] });
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 3600 });
+    fx.install.writeConfig('backend: dry-run\nmax_ttl: 1h\n');
+    await fx.execd.add('palisade-drop', alert, { extraArgs: ['--ttl', '10m'] });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 600 });
+    await fx.execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--ttl', '30d'] });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 3600 });
   });
 
   it('a pinned command refuses --backend instead of ignoring it', async () => {
-    const run = await execd.add('palisade-nftables-drop', alert, { extraArgs: ['--backend', 'ipset'] });
+    const run = await fx.execd.add('palisade-nftables-drop', alert, { extraArgs: ['--backend', 'ipset'] });
     expect(run.exitCode).toBe(255);
     expect(run.keysLine).toBeUndefined();
-    expect(String(install.logRecords().at(-1)!.reason)).toContain('palisade-nftables-drop does not take --backend');
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toContain('palisade-nftables-drop does not take --backend');
     expect(addresses()).toEqual([]);
   });
 
@@ -132,10 +125,10 @@ describe('options through <extra_args>', () => {
     [['__proto__'], 'unknown option "__proto__"'],
     [['constructor', '10m'], 'unknown option "constructor"'],
   ])('refuses %j, naming the flag, and changes nothing', async (extraArgs, reason) => {
-    const run = await execd.add('palisade-drop', alert, { extraArgs });
+    const run = await fx.execd.add('palisade-drop', alert, { extraArgs });
     expect(run.exitCode).toBe(1);
     expect(run.keysLine).toBeUndefined();
-    expect(String(install.logRecords().at(-1)!.reason)).toContain(reason);
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toContain(reason);
     expect(addresses()).toEqual([]);
   });
 });
@@ -145,8 +138,8 @@ describe('alert text in the operator\'s tables', () => {
     // Erase the line and go up one, a forged row after CR/LF, a C1 CSI, and a right-to-left override.
     const forged = '\r\n198.51.100.250  dry-run  palisade-drop  2026-01-01 00:00:00  1h  1  x  held';
     const alert = { rule: { id: `5712${forged}`, description: `brute force\u001b[2K\u001b[1A\u009b2K\u202eevil\u0007` }, data: { srcip: '198.51.100.7' } };
-    expect((await execd.add('palisade-drop', alert)).exitCode).toBe(0);
-    const run = await palisade(install, ['list']);
+    expect((await fx.execd.add('palisade-drop', alert)).exitCode).toBe(0);
+    const run = await palisade(fx.install, ['list']);
     expect(run.exitCode).toBe(0);
     const lines = run.stdout.split('\n');
     const rows = lines.filter((line) => /^\S+ +dry-run /.test(line));
@@ -156,22 +149,22 @@ describe('alert text in the operator\'s tables', () => {
     expect(rows[0]).toContain('brute force\\x1b[2K\\x1b[1A\\x9b2K\\u202eevil\\x07');
     expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     // --json is for scripts, which get the text as it came.
-    const listed = JSON.parse((await palisade(install, ['list', '--json'])).stdout) as { blocks: Array<{ ruleId: string }> };
+    const listed = JSON.parse((await palisade(fx.install, ['list', '--json'])).stdout) as { blocks: Array<{ ruleId: string }> };
     expect(listed.blocks[0]!.ruleId).toBe(`5712${forged}`);
   });
 });
 
 describe('alerts as Wazuh really writes them', () => {
   it('rule.id as a number or a string', async () => {
-    await execd.add('palisade-drop', { rule: { id: 5712, level: 10 }, data: { srcip: '198.51.100.1' } });
-    await execd.add('palisade-drop', { rule: { id: '5712', level: 10 }, data: { srcip: '198.51.100.2' } });
-    expect(install.stateEntries().map((entry) => entry.reason)).toEqual([{ ruleId: '5712' }, { ruleId: '5712' }]);
+    await fx.execd.add('palisade-drop', { rule: { id: 5712, level: 10 }, data: { srcip: '198.51.100.1' } });
+    await fx.execd.add('palisade-drop', { rule: { id: '5712', level: 10 }, data: { srcip: '198.51.100.2' } });
+    expect(fx.install.stateEntries().map((entry) => entry.reason)).toEqual([{ ruleId: '5712' }, { ruleId: '5712' }]);
   });
 
   it('an alert with no data object is refused in Wazuh\'s words', async () => {
-    const run = await execd.add('palisade-drop', { rule: { id: '5712' }, full_log: 'x' });
+    const run = await fx.execd.add('palisade-drop', { rule: { id: '5712' }, full_log: 'x' });
     expect(run.exitCode).toBe(255);
-    expect(install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
+    expect(fx.install.logLines().map((line) => line.replace(wazuhLogLine, ''))).toContain("Cannot read 'srcip' from data or invalid IP format");
   });
 
   it('a full_log of several KB holding JSON, unicode and \\r\\n in fields, odd group whitespace', async () => {
@@ -181,17 +174,17 @@ describe('alerts as Wazuh really writes them', () => {
       full_log: `${inner}\r\n${inner}`,
       data: { srcip: '198.51.100.77', url: '/ünï?q=%0d%0a' },
     };
-    const run = await execd.add('palisade-drop', alert);
+    const run = await fx.execd.add('palisade-drop', alert);
     expect(run.keys).toEqual(['198.51.100.77']);
-    expect(install.stateEntries()[0]).toMatchObject({ reason: { ruleId: '100200', description: 'Custom: naïve ☃ rule\r\nsecond line' } });
+    expect(fx.install.stateEntries()[0]).toMatchObject({ reason: { ruleId: '100200', description: 'Custom: naïve ☃ rule\r\nsecond line' } });
     // \r\n inside a JSON string stays escaped: the log keeps one record per line.
-    for (const line of install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
+    for (const line of fx.install.logLines()) if (line !== '') expect(line).toMatch(wazuhLogLine);
   });
 
   it('origin.name null or empty (API-launched)', async () => {
     for (const origin of [{ name: null, module: 'API' }, { name: '', module: 'API' }]) {
       const line = JSON.stringify({ version: 1, origin, command: 'add', parameters: { extra_args: [], alert: { data: { srcip: '198.51.100.90' } } } });
-      const run = await execd.addLine('palisade-drop', line, 0);
+      const run = await fx.execd.addLine('palisade-drop', line, 0);
       expect(run.exitCode).toBe(0);
     }
     expect(addresses()).toEqual(['198.51.100.90']);
@@ -199,9 +192,9 @@ describe('alerts as Wazuh really writes them', () => {
 
   it('a 5.x message (enable/disable) blocks and unblocks', async () => {
     const message = (command: string) => JSON.stringify({ version: 1, origin: { name: 'node01', module: 'wazuh-execd' }, command, parameters: { extra_args: [], alert: { data: { srcip: '198.51.100.91' } } } });
-    expect((await execd.addLine('palisade-drop', message('enable'))).exitCode).toBe(0);
+    expect((await fx.execd.addLine('palisade-drop', message('enable'))).exitCode).toBe(0);
     expect(addresses()).toEqual(['198.51.100.91']);
-    expect((await execd.deleteLine('palisade-drop', message('disable'))).exitCode).toBe(0);
+    expect((await fx.execd.deleteLine('palisade-drop', message('disable'))).exitCode).toBe(0);
     expect(addresses()).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Issue 17: every command, in each dialect, through the execd harness, asserting what it really did: the
  * attacker's connection in a netns lab, the remote firewall's rules, hosts.deny, /etc/shadow, the file, the chat
- * message. The same event is written as a 4.x alert and as a 5.x finding (test/harness/findings.ts), and each
+ * message. The same event is written as a 4.x alert and as a 5.x finding (test/harness/alerts.ts), and each
  * command must get the same target from either.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,11 +11,11 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddRun } from '../src/cli/execd-simulator.js';
 import { Execd } from './harness/execd.js';
-import { alertIn, type Dialect, type Subject } from './harness/findings.js';
+import { alertIn, type Dialect, type Subject } from './harness/alerts.js';
 import { createInstall, type Install } from './harness/install.js';
-import { createLab, type Lab } from './harness/netns.js';
 import { startFirewallServer, type FirewallServer } from './fixtures/http-firewall/server.js';
 import { webhookPath, type Delivery } from './fixtures/http-firewall/webhook.js';
+import { labAndInstall } from './harness/verbs.js';
 
 /** An alert fires in `dialect`: a stateful one with execd's timer, or a stateless one (notify). */
 function fire(execd: Execd, dialect: Dialect, command: string, subject: Subject, options: { stateless?: boolean } = {}): Promise<AddRun> {
@@ -28,31 +28,20 @@ describe.each<Dialect>(['4.x', '5.x'])('in the %s dialect', (dialect) => {
   const undo = dialect === '4.x' ? 'delete' : 'disable';
 
   describe('the commands that block an address, on real kernels', () => {
-    let lab: Lab;
-    let install: Install;
-    let execd: Execd;
-    beforeAll(async () => {
-      lab = await createLab();
-      install = createInstall({ config: 'backend: nftables\n' });
-      execd = new Execd(install, { netns: lab.protectedNs });
-    });
-    afterAll(async () => {
-      await lab?.destroy();
-      install?.remove();
-    });
+    const fx = labAndInstall('backend: nftables\n');
 
     it.each(['palisade-drop', 'palisade-nftables-drop', 'palisade-ipset-drop', 'palisade-iptables-drop', 'palisade-route-null'])(
       `%s cuts the attacker off, and the ${undo} lets it back`,
       async (command) => {
-        const [attacker, neighbour] = lab.attacker4;
-        const run = await fire(execd, dialect, command, { ip: attacker });
+        const [attacker, neighbour] = fx.lab.attacker4;
+        const run = await fire(fx.execd, dialect, command, { ip: attacker });
         expect(run.keys).toEqual([attacker]);
         expect(run.exitCode).toBe(0);
-        expect(await lab.canConnect(attacker, 500)).toBe(false);
-        expect(await lab.canConnect(neighbour)).toBe(true);
-        expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: attacker, field: dialect === '4.x' ? 'data.srcip' : 'source.ip' });
-        expect((await execd.expire(run.rkey)).exitCode).toBe(0);
-        expect(await lab.canConnect(attacker)).toBe(true);
+        expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
+        expect(await fx.lab.canConnect(neighbour)).toBe(true);
+        expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: attacker, field: dialect === '4.x' ? 'data.srcip' : 'source.ip' });
+        expect((await fx.execd.expire(run.rkey)).exitCode).toBe(0);
+        expect(await fx.lab.canConnect(attacker)).toBe(true);
       },
     );
   });

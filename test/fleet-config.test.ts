@@ -7,7 +7,7 @@ import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { palisade, palisadeJson } from './cli/cli.js';
+import { palisade, palisadeJson } from './harness/verbs.js';
 import { Execd } from './harness/execd.js';
 import { createInstall, type Install } from './harness/install.js';
 

@@ -6,42 +6,21 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { alertFrom } from './harness/alerts.js';
 import { Execd } from './harness/execd.js';
-import { createInstall, type Install } from './harness/install.js';
-import { createLab, type Lab } from './harness/netns.js';
+import { createInstall } from './harness/install.js';
 import { startFirewallServer } from './fixtures/http-firewall/server.js';
-import { palisade, palisadeJson } from './cli/cli.js';
+import { labWithInstalls, palisadeJson } from './harness/verbs.js';
 
-const alertFrom = (srcip: string) => ({ rule: { level: 10, id: '5712', description: 'sshd: brute force trying to get access to the system.' }, data: { srcip } });
 const week = 7 * 86_400;
 
-let lab: Lab;
-let install: Install;
-let execd: Execd;
-
-beforeAll(async () => {
-  lab = await createLab();
-});
-afterAll(async () => {
-  await lab?.destroy();
-});
-afterEach(async () => {
-  await lab.run(lab.protectedNs, ['nft', 'add', 'table', 'inet', 'palisade']);
-  await lab.run(lab.protectedNs, ['nft', 'delete', 'table', 'inet', 'palisade']);
-  install?.remove();
-});
-
-function setUp(): void {
-  install = createInstall({ config: 'backend: nftables\n' });
-  execd = new Execd(install, { netns: lab.protectedNs });
-}
-
-const cli = (...args: string[]) => palisade(install, args, { netns: lab.protectedNs });
+const fx = labWithInstalls();
+const { setUp, cli } = fx;
 
 /** The kernel's own view of one element of our addr4 set: its timeout and the seconds left, or undefined. */
 async function kernelElement(address: string): Promise<{ timeout: number; expires: number } | undefined> {
-  const listing = JSON.parse(await lab.run(lab.protectedNs, ['nft', '-j', 'list', 'set', 'inet', 'palisade', 'addr4'])) as {
+  const listing = JSON.parse(await fx.lab.run(fx.lab.protectedNs, ['nft', '-j', 'list', 'set', 'inet', 'palisade', 'addr4'])) as {
     nftables: Array<{ set?: { elem?: Array<{ elem?: { val: string; timeout: number; expires: number } } | string> } }>;
   };
   for (const element of listing.nftables.find((item) => item.set)?.set?.elem ?? []) {
@@ -52,42 +31,42 @@ async function kernelElement(address: string): Promise<{ timeout: number; expire
 
 type Listed = { blocks: Array<{ address: string; holders?: Array<{ by: string; key?: string; expiresAt: number }> }> };
 const holdersOf = async (address: string) =>
-  (await palisadeJson<Listed>(install, ['list'], { netns: lab.protectedNs })).blocks.find((block) => block.address === address)?.holders?.map((holder) => holder.by).sort();
+  (await palisadeJson<Listed>(fx.install, ['list'], { netns: fx.lab.protectedNs })).blocks.find((block) => block.address === address)?.holders?.map((holder) => holder.by).sort();
 
 describe('holders of a block', () => {
   it("an alert and its delete leave the operator's 7-day block in place", async () => {
     setUp();
-    const [attacker] = lab.attacker4;
+    const [attacker] = fx.lab.attacker4;
     expect((await cli('block', attacker, '--for', '7d')).exitCode).toBe(0);
-    const run = await execd.add('palisade-drop', alertFrom(attacker));
+    const run = await fx.execd.add('palisade-drop', alertFrom(attacker));
     expect(run.exitCode).toBe(0);
     expect(await holdersOf(attacker)).toEqual(['operator', 'palisade-drop']);
     const table = await cli('list');
     expect(table.stdout).toMatch(new RegExp(`^${attacker.replaceAll('.', '\\.')} +nftables +operator, palisade-drop +`, 'm'));
 
-    const removal = await execd.expire(run.rkey);
+    const removal = await fx.execd.expire(run.rkey);
     expect(removal.exitCode).toBe(0);
     expect(removal.stderr).toContain(`${attacker} stays blocked on nftables: still held by operator`);
-    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
     expect(await holdersOf(attacker)).toEqual(['operator']);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'released', address: attacker, heldBy: [{ by: 'operator' }] });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'released', address: attacker, heldBy: [{ by: 'operator' }] });
 
     // The operator's unblock lets it through at once.
     expect((await cli('unblock', attacker)).exitCode).toBe(0);
-    expect(await lab.canConnect(attacker)).toBe(true);
-    expect(install.stateEntries()).toEqual([]);
+    expect(await fx.lab.canConnect(attacker)).toBe(true);
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 
   it("an alert with --ttl 60 does not cut the operator's 7-day kernel timer", async () => {
     setUp();
-    const [attacker] = lab.attacker4;
+    const [attacker] = fx.lab.attacker4;
     expect((await cli('block', attacker, '--for', '7d')).exitCode).toBe(0);
-    const run = await execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '60'] });
+    const run = await fx.execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '60'] });
     expect(run.exitCode).toBe(0);
     const element = await kernelElement(attacker);
     expect(element?.timeout).toBeGreaterThan(week - 120);
     expect(element?.expires).toBeGreaterThan(week - 120);
-    const [entry] = install.stateEntries() as Array<{ expiresAt: number; holders: Array<{ by: string; expiresAt: number }> }>;
+    const [entry] = fx.install.stateEntries() as Array<{ expiresAt: number; holders: Array<{ by: string; expiresAt: number }> }>;
     expect(entry!.expiresAt - Date.now() / 1000).toBeGreaterThan(week - 120);
     // The alert's own hold is the minute it asked for.
     expect(entry!.holders.find((holder) => holder.by === 'palisade-drop')!.expiresAt - Date.now() / 1000).toBeLessThanOrEqual(60);
@@ -95,73 +74,73 @@ describe('holders of a block', () => {
 
   it('two commands hold one address: the first delete keeps the block, the last one lifts it', async () => {
     setUp();
-    const [attacker] = lab.attacker4;
-    const first = await execd.add('palisade-drop', alertFrom(attacker));
-    const second = await execd.add('palisade-nftables-drop', alertFrom(attacker));
+    const [attacker] = fx.lab.attacker4;
+    const first = await fx.execd.add('palisade-drop', alertFrom(attacker));
+    const second = await fx.execd.add('palisade-nftables-drop', alertFrom(attacker));
     expect([first.decision, second.decision]).toEqual(['continue', 'continue']);
     expect(await holdersOf(attacker)).toEqual(['palisade-drop', 'palisade-nftables-drop']);
 
-    await execd.expire(first.rkey);
-    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    await fx.execd.expire(first.rkey);
+    expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
     expect(await holdersOf(attacker)).toEqual(['palisade-nftables-drop']);
 
-    await execd.expire(second.rkey);
-    expect(await lab.canConnect(attacker)).toBe(true);
+    await fx.execd.expire(second.rkey);
+    expect(await fx.lab.canConnect(attacker)).toBe(true);
     expect(await kernelElement(attacker)).toBeUndefined();
-    expect(install.stateEntries()).toEqual([]);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', address: attacker, result: 'deleted' });
+    expect(fx.install.stateEntries()).toEqual([]);
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', address: attacker, result: 'deleted' });
   });
 
   it('a second alert of the same command extends its hold and never shortens it', async () => {
     setUp();
-    const [attacker] = lab.attacker4;
-    await execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '3600'] });
+    const [attacker] = fx.lab.attacker4;
+    await fx.execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '3600'] });
     // A command without <timeout> in ar.conf: execd answers continue every time, and sends no delete.
-    await execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '60'], timeout: 0 });
+    await fx.execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '60'], timeout: 0 });
     expect((await kernelElement(attacker))?.timeout).toBeGreaterThan(3500);
-    const [entry] = install.stateEntries() as Array<{ holders: Array<{ by: string; expiresAt: number }> }>;
+    const [entry] = fx.install.stateEntries() as Array<{ holders: Array<{ by: string; expiresAt: number }> }>;
     expect(entry!.holders).toHaveLength(1);
     expect(entry!.holders[0]!.expiresAt - Date.now() / 1000).toBeGreaterThan(3500);
   });
 
   it('an nftables element Palisade did not add is never taken over, renewed or removed', async () => {
     setUp();
-    const [attacker, neighbour] = lab.attacker4;
+    const [attacker, neighbour] = fx.lab.attacker4;
     // The table exists (an earlier block), and someone adds an element to our set by hand.
-    await execd.add('palisade-drop', alertFrom(neighbour));
-    await lab.run(lab.protectedNs, ['nft', 'add', 'element', 'inet', 'palisade', 'addr4', `{ ${attacker} timeout 1h }`]);
+    await fx.execd.add('palisade-drop', alertFrom(neighbour));
+    await fx.lab.run(fx.lab.protectedNs, ['nft', 'add', 'element', 'inet', 'palisade', 'addr4', `{ ${attacker} timeout 1h }`]);
 
-    const run = await execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '86400'] });
+    const run = await fx.execd.add('palisade-drop', alertFrom(attacker), { extraArgs: ['--ttl', '86400'] });
     expect(run.exitCode).toBe(0);
     expect(run.stderr).toContain(`skipped: ${attacker} is already blocked on nftables by a rule Palisade did not make`);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped', address: attacker });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'skipped', address: attacker });
     expect((await kernelElement(attacker))?.timeout).toBe(3600);
-    expect(install.stateEntries().map((entry) => entry.address)).toEqual([neighbour]);
+    expect(fx.install.stateEntries().map((entry) => entry.address)).toEqual([neighbour]);
 
-    await execd.expire(run.rkey);
+    await fx.execd.expire(run.rkey);
     expect(await kernelElement(attacker)).toBeDefined();
   });
 
   it('an entry written before holders migrates to a hold of the command it names', async () => {
     setUp();
-    const [attacker, neighbour] = lab.attacker4;
+    const [attacker, neighbour] = fx.lab.attacker4;
     // Old-format entries, as the previous version wrote them: an operator's and an alert's.
     expect((await cli('block', attacker, '--for', '7d')).exitCode).toBe(0);
-    const alertRun = await execd.add('palisade-drop', alertFrom(neighbour));
+    const alertRun = await fx.execd.add('palisade-drop', alertFrom(neighbour));
     const now = Math.floor(Date.now() / 1000);
     const legacy = (address: string, command: string, expiresAt: number) =>
       `${JSON.stringify({ address, family: 4, prefix: 32, backend: 'nftables', command, since: now - 60, expiresAt, reason: { ruleId: '5712' } })}\n`;
-    writeFileSync(join(install.blocksDir, `nftables-${attacker}.json`), legacy(attacker, 'palisade', now + week));
-    writeFileSync(join(install.blocksDir, `nftables-${neighbour}.json`), legacy(neighbour, 'palisade-drop', now + 600));
+    writeFileSync(join(fx.install.blocksDir, `nftables-${attacker}.json`), legacy(attacker, 'palisade', now + week));
+    writeFileSync(join(fx.install.blocksDir, `nftables-${neighbour}.json`), legacy(neighbour, 'palisade-drop', now + 600));
     expect(await holdersOf(attacker)).toEqual(['operator']);
     expect(await holdersOf(neighbour)).toEqual(['palisade-drop']);
 
     // An alert's delete does not lift the operator's old block; the alert's own old block goes with its delete.
-    await execd.delete('palisade-drop', alertFrom(attacker));
-    expect(await lab.canConnect(attacker, 500)).toBe(false);
-    await execd.expire(alertRun.rkey);
-    expect(await lab.canConnect(neighbour)).toBe(true);
-    expect(install.stateEntries().map((entry) => entry.address)).toEqual([attacker]);
+    await fx.execd.delete('palisade-drop', alertFrom(attacker));
+    expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
+    await fx.execd.expire(alertRun.rkey);
+    expect(await fx.lab.canConnect(neighbour)).toBe(true);
+    expect(fx.install.stateEntries().map((entry) => entry.address)).toEqual([attacker]);
   });
 });
 
@@ -170,17 +149,17 @@ describe('holders on an HTTP firewall', () => {
     const token = 'tok-holders-0b7c2e91aa';
     const server = await startFirewallServer('generic', { token });
     try {
-      install = createInstall();
-      const tokenFile = join(install.root, 'etc', 'firewall.token');
+      fx.install = createInstall();
+      const tokenFile = join(fx.install.root, 'etc', 'firewall.token');
       writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-      install.writeConfig(`http:\n  preset: generic\n  url: ${server.url}\n  ca_file: ${server.caFile}\n  token_file: ${tokenFile}\n`);
-      const http = new Execd(install);
+      fx.install.writeConfig(`http:\n  preset: generic\n  url: ${server.url}\n  ca_file: ${server.caFile}\n  token_file: ${tokenFile}\n`);
+      const http = new Execd(fx.install);
       server.seed({ source: '198.51.100.90', duration: 86_400, reason: 'blocked by the network team' });
 
       const run = await http.add('palisade-http-drop', alertFrom('198.51.100.90'));
       expect(run.exitCode).toBe(0);
       expect(run.stderr).toContain('skipped: 198.51.100.90 is already blocked on http by a rule Palisade did not make');
-      expect(install.stateEntries()).toEqual([]);
+      expect(fx.install.stateEntries()).toEqual([]);
 
       await http.expire(run.rkey);
       expect(server.rules()).toEqual([{ source: '198.51.100.90', duration: 86_400, reason: 'blocked by the network team' }]);

@@ -6,41 +6,28 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { alertFrom } from './harness/alerts.js';
 import { Execd } from './harness/execd.js';
-import { createInstall, type Install } from './harness/install.js';
-import { createLab, type Lab } from './harness/netns.js';
 import { startFirewallServer, type FirewallServer } from './fixtures/http-firewall/server.js';
+import { labWithInstalls } from './harness/verbs.js';
 
 const token = 'tok-lockscope-5d1e9a0c44';
-const alertFrom = (srcip: string) => ({ rule: { level: 10, id: '31151', description: 'Multiple web server 400 error codes.' }, data: { srcip } });
 const slowMs = 4000;
 
-let lab: Lab;
 let server: FirewallServer;
-let install: Install;
-
-beforeAll(async () => {
-  lab = await createLab();
-});
-afterAll(async () => {
-  await lab?.destroy();
-});
-afterEach(async () => {
-  await server?.close();
-  install?.remove();
-});
+const fx = labWithInstalls({ afterEach: async () => server?.close() });
 
 async function setUp(): Promise<void> {
   server = await startFirewallServer('generic', { token });
-  install = createInstall({ config: 'backend: nftables\n' });
-  const tokenFile = join(install.root, 'etc', 'firewall.token');
+  fx.setUp('backend: nftables\n');
+  const tokenFile = join(fx.install.root, 'etc', 'firewall.token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  install.writeConfig(`backend: nftables\nhttp:\n  preset: generic\n  url: ${server.url}\n  ca_file: ${server.caFile}\n  token_file: ${tokenFile}\n`);
+  fx.install.writeConfig(`backend: nftables\nhttp:\n  preset: generic\n  url: ${server.url}\n  ca_file: ${server.caFile}\n  token_file: ${tokenFile}\n`);
 }
 
 /** The HTTPS fixture listens on the host's loopback: HTTP commands run outside the lab's namespace. */
-const httpExecd = () => new Execd(install);
+const httpExecd = () => new Execd(fx.install);
 const held = () => (server.rules() as Array<{ source: string }>).map((rule) => rule.source).sort();
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -59,12 +46,12 @@ describe('the state lock and HTTP API calls', () => {
     // Both requests reach the API: neither waits for the other's answer.
     await until(() => server.requests().length >= 2, 'both HTTP adds to reach the API');
 
-    const [attacker] = lab.attacker4;
+    const [attacker] = fx.lab.attacker4;
     const started = Date.now();
-    const local = await new Execd(install, { netns: lab.protectedNs }).add('palisade-drop', alertFrom(attacker));
+    const local = await new Execd(fx.install, { netns: fx.lab.protectedNs }).add('palisade-drop', alertFrom(attacker));
     const took = Date.now() - started;
     expect(local.exitCode).toBe(0);
-    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
     // Well under one slow answer: it never waited for the lock behind an API call.
     expect(took).toBeLessThan(slowMs / 2);
     expect(held()).toEqual([]);
@@ -72,7 +59,7 @@ describe('the state lock and HTTP API calls', () => {
     const runs = await Promise.all(slowAdds);
     expect(runs.map((run) => run.exitCode)).toEqual([0, 0]);
     expect(held()).toEqual(['198.51.100.71', '198.51.100.72']);
-    expect(install.stateEntries().map((entry) => `${entry.backend} ${entry.address}`).sort()).toEqual([
+    expect(fx.install.stateEntries().map((entry) => `${entry.backend} ${entry.address}`).sort()).toEqual([
       `nftables ${attacker}`,
       'http 198.51.100.71',
       'http 198.51.100.72',
@@ -91,7 +78,7 @@ describe('the state lock and HTTP API calls', () => {
         httpExecd().delete('palisade-http-drop', alertFrom(address)),
       ]);
       expect(runs.map((run) => run.exitCode)).toEqual([0, 0, 0, 0]);
-      const inState = install.stateEntries().filter((entry) => entry.address === address).length;
+      const inState = fx.install.stateEntries().filter((entry) => entry.address === address).length;
       expect(inState).toBeLessThanOrEqual(1);
       // Whatever order they ran in, the API holds the rule exactly when the state says Palisade holds it.
       expect(held()).toEqual(inState === 1 ? [address] : []);
@@ -99,9 +86,9 @@ describe('the state lock and HTTP API calls', () => {
     // And the last word is the last change: a delete lifts it from both, an add puts it in both.
     await httpExecd().delete('palisade-http-drop', alertFrom(address));
     expect(held()).toEqual([]);
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.install.stateEntries()).toEqual([]);
     await httpExecd().add('palisade-http-drop', alertFrom(address));
     expect(held()).toEqual([address]);
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ backend: 'http', address })]);
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ backend: 'http', address })]);
   });
 });

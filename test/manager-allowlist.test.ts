@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { expectSuccess, palisade } from './cli/cli.js';
+import { expectSuccess, palisade } from './harness/verbs.js';
 import { nodeBin } from './harness/bundle.js';
 import { Execd } from './harness/execd.js';
 import { createInstall, type Install } from './harness/install.js';

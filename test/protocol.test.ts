@@ -5,24 +5,13 @@
  */
 import { chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { alertFrom } from './harness/alerts.js';
 import { Execd } from './harness/execd.js';
-import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
+import { wazuhLogLine } from './harness/install.js';
+import { installPerTest } from './harness/verbs.js';
 
-const alertFrom = (srcip: unknown, extra: Record<string, unknown> = {}) => ({
-  timestamp: '2026-11-26T10:20:30.000+0000',
-  rule: { level: 10, description: 'sshd: brute force trying to get access to the system.', id: '5712', groups: ['syslog', 'sshd', 'authentication_failures'] },
-  agent: { id: '001', name: 'web01' },
-  data: { srcip, ...extra },
-});
-
-let install: Install;
-let execd: Execd;
-beforeEach(() => {
-  install = createInstall({ config: 'backend: dry-run\n' });
-  execd = new Execd(install);
-});
-afterEach(() => install.remove());
+const fx = installPerTest('backend: dry-run\n');
 
 function expectWazuhFormat(lines: string[]) {
   for (const [index, line] of lines.entries()) {
@@ -42,13 +31,13 @@ function expectWazuhFormat(lines: string[]) {
 
 describe('add, abort and delete through execd', () => {
   it('sends check_keys with the source address, acts on continue and logs as firewall-drop does', async () => {
-    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    const run = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(run.keysLine).toBe('{"version":1,"origin":{"name":"palisade-drop","module":"active-response"},"command":"check_keys","parameters":{"keys":["203.0.113.7"]}}');
     expect(run.rkey).toBe('palisade-drop-203.0.113.7');
     expect(run.decision).toBe('continue');
     expect(run.exitCode).toBe(0);
 
-    const lines = install.logLines().map((line) => line.replace(wazuhLogLine, ''));
+    const lines = fx.install.logLines().map((line) => line.replace(wazuhLogLine, ''));
     expect(lines[0]).toBe('Starting');
     expect(JSON.parse(lines[1]!)).toMatchObject({ command: 'add', origin: { module: 'wazuh-execd' }, parameters: { program: 'active-response/bin/palisade-drop' } });
     expect(lines[2]).toBe('');
@@ -58,83 +47,83 @@ describe('add, abort and delete through execd', () => {
     expect(JSON.parse(lines[6]!)).toMatchObject({ level: 'info', event: 'blocked', address: '203.0.113.7', backend: 'dry-run', result: 'added', rule: { ruleId: '5712' } });
     expect(lines[7]).toBe('Ended');
     expect(lines).toHaveLength(8);
-    expectWazuhFormat(install.logLines());
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'dry-run', holders: [expect.objectContaining({ by: 'palisade-drop', key: '203.0.113.7' })] })]);
+    expectWazuhFormat(fx.install.logLines());
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', backend: 'dry-run', holders: [expect.objectContaining({ by: 'palisade-drop', key: '203.0.113.7' })] })]);
   });
 
   it('on abort renews the block, logs Aborted and no Ended (timeout_repeated)', async () => {
-    await execd.add('palisade-drop', alertFrom('203.0.113.7'));
-    const before = install.stateEntries()[0]!;
+    await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    const before = fx.install.stateEntries()[0]!;
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const again = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    const again = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(again.decision).toBe('abort');
     expect(again.exitCode).toBe(0);
-    const tail = install.logLines().slice(-2).map((line) => line.replace(wazuhLogLine, ''));
+    const tail = fx.install.logLines().slice(-2).map((line) => line.replace(wazuhLogLine, ''));
     expect(JSON.parse(tail[0]!)).toMatchObject({ event: 'refreshed', address: '203.0.113.7' });
     expect(tail[1]).toBe('Aborted');
-    expect(install.logLines().filter((line) => line.endsWith(': Ended'))).toHaveLength(1);
-    const after = install.stateEntries()[0]!;
+    expect(fx.install.logLines().filter((line) => line.endsWith(': Ended'))).toHaveLength(1);
+    const after = fx.install.stateEntries()[0]!;
     expect(after.since).toBe(before.since);
     expect(after.expiresAt as number).toBeGreaterThan(before.expiresAt as number);
   });
 
   it('keys each address apart, so a second attacker is blocked, not collapsed onto the first (wazuh#13116)', async () => {
-    await execd.add('palisade-drop', alertFrom('203.0.113.7'));
-    const second = await execd.add('palisade-drop', alertFrom('203.0.113.8'));
+    await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    const second = await fx.execd.add('palisade-drop', alertFrom('203.0.113.8'));
     expect(second.decision).toBe('continue');
-    expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual(['203.0.113.7', '203.0.113.8']);
+    expect(fx.install.stateEntries().map((entry) => entry.address).sort()).toEqual(['203.0.113.7', '203.0.113.8']);
   });
 
   it('runs the delete with stdin closed and undoes exactly the block', async () => {
-    await execd.add('palisade-drop', alertFrom('203.0.113.7'));
-    await execd.add('palisade-drop', alertFrom('203.0.113.8'));
-    const deleted = await execd.expire('palisade-drop-203.0.113.7');
+    await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    await fx.execd.add('palisade-drop', alertFrom('203.0.113.8'));
+    const deleted = await fx.execd.expire('palisade-drop-203.0.113.7');
     expect(deleted.exitCode).toBe(0);
-    expect(install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.8']);
-    const tail = install.logLines().slice(-5).map((line) => line.replace(wazuhLogLine, ''));
+    expect(fx.install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.8']);
+    const tail = fx.install.logLines().slice(-5).map((line) => line.replace(wazuhLogLine, ''));
     expect(tail[0]).toBe('Starting');
     expect(JSON.parse(tail[1]!)).toMatchObject({ command: 'delete' });
     expect(tail[2]).toBe('');
     expect(JSON.parse(tail[3]!)).toMatchObject({ event: 'unblocked', address: '203.0.113.7', result: 'deleted' });
     expect(tail[4]).toBe('Ended');
-    expectWazuhFormat(install.logLines());
+    expectWazuhFormat(fx.install.logLines());
   });
 
   it('deleting an address that is not blocked succeeds and says so', async () => {
-    const run = await execd.delete('palisade-drop', alertFrom('203.0.113.9'));
+    const run = await fx.execd.delete('palisade-drop', alertFrom('203.0.113.9'));
     expect(run.exitCode).toBe(0);
     // Palisade holds no block of it, so the firewall is not asked.
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', result: 'absent' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', result: 'absent' });
   });
 
   it('exits by itself after the reply even when stdin stays open', async () => {
-    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'), { keepStdinOpen: true });
+    const run = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'), { keepStdinOpen: true });
     expect(run.exitCode).toBe(0);
   });
 
   it('normalises the key: IPv6 compressed, IPv4-mapped IPv6 as IPv4', async () => {
-    expect((await execd.add('palisade-drop', alertFrom('2001:0db8:0000::0001'))).keys).toEqual(['2001:db8::1']);
-    expect((await execd.add('palisade-drop', alertFrom('::ffff:198.51.100.20'))).keys).toEqual(['198.51.100.20']);
+    expect((await fx.execd.add('palisade-drop', alertFrom('2001:0db8:0000::0001'))).keys).toEqual(['2001:db8::1']);
+    expect((await fx.execd.add('palisade-drop', alertFrom('::ffff:198.51.100.20'))).keys).toEqual(['198.51.100.20']);
   });
 
   it('blocks the /64 of an IPv6 attacker when ipv6_prefix says so', async () => {
-    install.writeConfig('backend: dry-run\nipv6_prefix: 64\n');
-    const run = await execd.add('palisade-drop', alertFrom('2001:db8:1:2:aaaa::5'));
+    fx.install.writeConfig('backend: dry-run\nipv6_prefix: 64\n');
+    const run = await fx.execd.add('palisade-drop', alertFrom('2001:db8:1:2:aaaa::5'));
     expect(run.keys).toEqual(['2001:db8:1:2::/64']);
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '2001:db8:1:2::/64', prefix: 64 })]);
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ address: '2001:db8:1:2::/64', prefix: 64 })]);
   });
 
   it('takes the address where get_srcip_from_json does: Windows eventdata first', async () => {
     const alert = { rule: { id: 60122 }, data: { srcip: '203.0.113.1', win: { eventdata: { ipAddress: '203.0.113.2', destinationIp: '203.0.113.3' } } } };
-    expect((await execd.add('palisade-drop', alert)).keys).toEqual(['203.0.113.2']);
+    expect((await fx.execd.add('palisade-drop', alert)).keys).toEqual(['203.0.113.2']);
     const destination = { data: { srcip: '203.0.113.1', win: { eventdata: { destinationIp: '203.0.113.3' } } } };
-    expect((await execd.add('palisade-drop', destination)).keys).toEqual(['203.0.113.3']);
+    expect((await fx.execd.add('palisade-drop', destination)).keys).toEqual(['203.0.113.3']);
   });
 
   it('answers every stateless (timeout 0) invocation with continue', async () => {
-    expect((await execd.add('palisade-drop', alertFrom('203.0.113.7'), { timeout: 0 })).decision).toBe('continue');
-    expect((await execd.add('palisade-drop', alertFrom('203.0.113.7'), { timeout: 0 })).decision).toBe('continue');
-    expect(install.logRecords().filter((record) => record.event === 'blocked')).toHaveLength(2);
+    expect((await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'), { timeout: 0 })).decision).toBe('continue');
+    expect((await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'), { timeout: 0 })).decision).toBe('continue');
+    expect(fx.install.logRecords().filter((record) => record.event === 'blocked')).toHaveLength(2);
   });
 });
 
@@ -164,76 +153,76 @@ describe('bad input changes nothing and says why in Wazuh\'s words', () => {
   ];
 
   it.each(cases)('%s', async (_name, line, wazuhMessage) => {
-    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${line}\n`);
     expect(run.exitCode).toBe(255);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^palisade-drop: refused: /);
-    const lines = install.logLines().map((l) => l.replace(wazuhLogLine, ''));
+    const lines = fx.install.logLines().map((l) => l.replace(wazuhLogLine, ''));
     expect(lines).toContain(wazuhMessage);
-    expect(install.logRecords().at(-1)).toMatchObject({ level: 'error', event: 'error' });
-    expect(install.stateEntries()).toEqual([]);
-    expectWazuhFormat(install.logLines());
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ level: 'error', event: 'error' });
+    expect(fx.install.stateEntries()).toEqual([]);
+    expectWazuhFormat(fx.install.logLines());
   });
 
   it('a message over 64 KiB is refused without waiting for more', async () => {
-    const run = await execd.sendAndWait('palisade-drop', `{"version":1,"command":"add","parameters":{"pad":"${'x'.repeat(70_000)}"}}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `{"version":1,"command":"add","parameters":{"pad":"${'x'.repeat(70_000)}"}}\n`);
     expect(run.exitCode).toBe(255);
-    expect(install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toContain('Invalid input format');
+    expect(fx.install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toContain('Invalid input format');
   });
 
   it('an empty line is "Invalid input format"', async () => {
-    const run = await execd.deleteLine('palisade-drop', '');
+    const run = await fx.execd.deleteLine('palisade-drop', '');
     expect(run.exitCode).toBe(255);
-    expect(install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toContain('Invalid input format');
+    expect(fx.install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toContain('Invalid input format');
   });
 
   it('stdin closed with nothing on it: "Cannot read input from stdin"', async () => {
-    const run = await execd.pipeIn('palisade-drop', '');
+    const run = await fx.execd.pipeIn('palisade-drop', '');
     expect(run.exitCode).toBe(255);
-    expect(install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toEqual(['Starting', 'Cannot read input from stdin', expect.stringContaining('"event":"error"')]);
+    expect(fx.install.logLines().map((l) => l.replace(wazuhLogLine, ''))).toEqual(['Starting', 'Cannot read input from stdin', expect.stringContaining('"event":"error"')]);
   });
 
   it('a bad config file is one line naming the key, exit 1, nothing done', async () => {
-    install.writeConfig('backend: pf\nmax_ttl: forever\n');
-    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    fx.install.writeConfig('backend: pf\nmax_ttl: forever\n');
+    const run = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(run.keysLine).toBeUndefined();
     expect(run.exitCode).toBe(1);
-    const error = install.logRecords().at(-1)!;
+    const error = fx.install.logRecords().at(-1)!;
     expect(error.reason).toMatch(/palisade\.yml: backend: .*; max_ttl: "forever" is not a duration/);
     expect(run.stderr).toContain('backend');
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 
   it('an unknown key in the config is named', async () => {
-    install.writeConfig('backend: dry-run\nmax_tll: 1h\n');
-    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    fx.install.writeConfig('backend: dry-run\nmax_tll: 1h\n');
+    const run = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(run.exitCode).toBe(1);
-    expect(String(install.logRecords().at(-1)!.reason)).toContain('unknown key "max_tll"');
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toContain('unknown key "max_tll"');
   });
 });
 
 describe('files that decide what root does', () => {
-  const configFile = () => join(install.root, 'etc', 'palisade.yml');
+  const configFile = () => join(fx.install.root, 'etc', 'palisade.yml');
 
   it.each([
     ['owned by another user', () => chownSync(configFile(), 1000, 1000), /palisade\.yml is owned by uid 1000, not root.*run chown root /],
     ['writable by its group', () => chmodSync(configFile(), 0o660), /palisade\.yml can be written by group or others \(mode 0660\).*run chmod go-w /],
     ['writable by everyone', () => chmodSync(configFile(), 0o646), /palisade\.yml can be written by group or others \(mode 0646\).*run chmod go-w /],
   ])('refuses a palisade.yml %s, saying why and how to fix it, and blocks nothing', async (_name, spoil, reason) => {
-    expect((await execd.add('palisade-drop', alertFrom('203.0.113.6'))).exitCode).toBe(0); // cached as valid first
+    expect((await fx.execd.add('palisade-drop', alertFrom('203.0.113.6'))).exitCode).toBe(0); // cached as valid first
     spoil();
-    const run = await execd.add('palisade-drop', alertFrom('203.0.113.7'));
+    const run = await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'));
     expect(run.exitCode).toBe(1);
     expect(run.keysLine).toBeUndefined();
-    expect(String(install.logRecords().at(-1)!.reason)).toMatch(reason);
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toMatch(reason);
     expect(run.stderr).toMatch(reason);
-    expect(install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.6']);
+    expect(fx.install.stateEntries().map((entry) => entry.address)).toEqual(['203.0.113.6']);
   });
 
   it('takes palisade.yml as the packages install it: root and the wazuh group, 0640', async () => {
     chownSync(configFile(), 0, 999);
     chmodSync(configFile(), 0o640);
-    expect((await execd.add('palisade-drop', alertFrom('203.0.113.7'))).decision).toBe('continue');
+    expect((await fx.execd.add('palisade-drop', alertFrom('203.0.113.7'))).decision).toBe('continue');
   });
 });
 
@@ -248,44 +237,44 @@ describe('the allow-list', () => {
     ['IPv4-mapped loopback', '::ffff:127.0.0.1'],
     ['IPv6 loopback written out', '0:0:0:0:0:0:0:1'],
   ])('never blocks %s, writes nothing on stdout, and logs why', async (_name, address) => {
-    const run = await execd.add('palisade-drop', alertFrom(address));
+    const run = await fx.execd.add('palisade-drop', alertFrom(address));
     expect(run.keysLine).toBeUndefined();
     expect(run.exitCode).toBe(0);
-    expect(execd.timeouts.size).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted' });
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.execd.timeouts.size).toBe(0);
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'skipped-allowlisted' });
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 
   it('never blocks the Wazuh manager named in ossec.conf, nor config allowlist networks', async () => {
-    install.writeOssecConf('<ossec_config>\n  <client>\n    <server>\n      <address>198.51.100.10</address>\n      <port>1514</port>\n    </server>\n  </client>\n</ossec_config>\n');
-    install.writeConfig('backend: dry-run\nallowlist: [203.0.113.0/24]\n');
+    fx.install.writeOssecConf('<ossec_config>\n  <client>\n    <server>\n      <address>198.51.100.10</address>\n      <port>1514</port>\n    </server>\n  </client>\n</ossec_config>\n');
+    fx.install.writeConfig('backend: dry-run\nallowlist: [203.0.113.0/24]\n');
     for (const address of ['198.51.100.10', '203.0.113.99']) {
-      const run = await execd.add('palisade-drop', alertFrom(address));
+      const run = await fx.execd.add('palisade-drop', alertFrom(address));
       expect(run.keysLine).toBeUndefined();
     }
-    const reasons = install.logRecords().map((record) => String(record.reason));
+    const reasons = fx.install.logRecords().map((record) => String(record.reason));
     expect(reasons[0]).toContain('Wazuh manager');
     expect(reasons[1]).toContain('config allowlist');
-    expect((await execd.add('palisade-drop', alertFrom('198.51.100.11'))).decision).toBe('continue');
+    expect((await fx.execd.add('palisade-drop', alertFrom('198.51.100.11'))).decision).toBe('continue');
   });
 });
 
 describe('concurrency', () => {
   it('20 invocations at once for 20 addresses leave 20 entries', async () => {
     const addresses = Array.from({ length: 20 }, (_, i) => `203.0.113.${i + 1}`);
-    const runs = await Promise.all(addresses.map((address) => new Execd(install).add('palisade-drop', alertFrom(address))));
+    const runs = await Promise.all(addresses.map((address) => new Execd(fx.install).add('palisade-drop', alertFrom(address))));
     expect(runs.every((run) => run.exitCode === 0)).toBe(true);
-    expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
+    expect(fx.install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
   });
 
   it('300 invocations at once, as a storm hands them to execd and to hand-run scripts, lose none', async () => {
     // Every one waits its turn at the state lock: give the queue the time 300 processes take on two cores.
-    install.writeConfig('backend: dry-run\nlock_timeout: 300\n');
+    fx.install.writeConfig('backend: dry-run\nlock_timeout: 300\n');
     const addresses = Array.from({ length: 300 }, (_, i) => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`);
-    const runs = await Promise.all(addresses.map((address) => new Execd(install, { hangMs: 280_000 }).add('palisade-drop', alertFrom(address))));
+    const runs = await Promise.all(addresses.map((address) => new Execd(fx.install, { hangMs: 280_000 }).add('palisade-drop', alertFrom(address))));
     expect(runs.filter((run) => run.exitCode !== 0)).toEqual([]);
-    expect(install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
-    expect(install.logRecords().filter((record) => record.event === 'blocked')).toHaveLength(300);
+    expect(fx.install.stateEntries().map((entry) => entry.address).sort()).toEqual([...addresses].sort());
+    expect(fx.install.logRecords().filter((record) => record.event === 'blocked')).toHaveLength(300);
   }, 300_000);
 });
 
@@ -302,12 +291,12 @@ describe('hostile input', () => {
   ];
 
   it.each(nasty)('%s: refused or harmless, never a crash, never a block', async (_name, line) => {
-    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${line}\n`);
     expect([255, 0]).toContain(run.exitCode);
     expect(run.stdout).toBe('');
     expect(run.stderr).not.toMatch(/    at |TypeError|RangeError/);
-    expect(install.stateEntries()).toEqual([]);
-    for (const logLine of install.logLines()) if (logLine !== '') expect(logLine).toMatch(wazuhLogLine);
+    expect(fx.install.stateEntries()).toEqual([]);
+    for (const logLine of fx.install.logLines()) if (logLine !== '') expect(logLine).toMatch(wazuhLogLine);
     expect(({} as Record<string, unknown>).srcip).toBeUndefined();
   });
 });

@@ -10,12 +10,11 @@
  * wazuh-active-responses record (what the indexer stores).
  */
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { appendCommand, replaceCommand } from '../src/cli/execd-simulator.js';
 import { backendRunnerArgv } from './harness/bundle.js';
-import { Execd } from './harness/execd.js';
-import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
-import { createLab, type Lab } from './harness/netns.js';
+import { wazuhLogLine } from './harness/install.js';
+import { labAndInstall } from './harness/verbs.js';
 
 const compact = (document: object) => JSON.stringify(document);
 
@@ -68,81 +67,70 @@ const integrationFinding = (wazuh: object | undefined, source: object | undefine
   compact({ ...(wazuh ? { wazuh } : {}), event: { original: 'Test event', kind: 'event' }, ...(source ? { source } : {}), user: { name: 'Test.' } });
 const asExecdSends = (document: string) => appendCommand(document, 'enable');
 
-let lab: Lab;
-let install: Install;
-let execd: Execd;
-beforeAll(async () => {
-  lab = await createLab();
-  install = createInstall({ config: 'backend: nftables\n' });
-  execd = new Execd(install, { netns: lab.protectedNs });
-});
-afterAll(async () => {
-  await lab?.destroy();
-  install?.remove();
-});
-// Each example starts from an empty firewall and a fresh execd, and leaves one.
+const fx = labAndInstall('backend: nftables\n');
+// Each example starts from an empty firewall and a fresh fx.execd, and leaves one.
 afterEach(async () => {
-  execd.timeouts.clear();
+  fx.execd.timeouts.clear();
   for (const address of await kernelBlocks()) {
-    await execd.deleteLine('palisade-drop', compact({ wazuh: {}, source: { ip: address }, command: 'disable' }));
+    await fx.execd.deleteLine('palisade-drop', compact({ wazuh: {}, source: { ip: address }, command: 'disable' }));
   }
   expect(await kernelBlocks()).toEqual([]);
 });
 
 const kernelBlocks = async () => {
-  const argv = lab.inNs(lab.protectedNs, await backendRunnerArgv('nftables', 'list', { config: { backend: 'nftables' } }));
+  const argv = fx.lab.inNs(fx.lab.protectedNs, await backendRunnerArgv('nftables', 'list', { config: { backend: 'nftables' } }));
   const { stdout } = await execa(argv[0]!, argv.slice(1));
   return (JSON.parse(stdout) as { outcome: Array<{ address: string }> }).outcome.map((block) => block.address).sort();
 };
-const logText = () => install.logLines().map((line) => line.replace(wazuhLogLine, ''));
+const logText = () => fx.install.logLines().map((line) => line.replace(wazuhLogLine, ''));
 
 describe('the docs', () => {
   it(`${readme} "Enable Command" (stateless): blocks 192.168.1.100 until max_ttl`, async () => {
-    const run = await execd.addLine('palisade-drop', received.readmeEnable);
+    const run = await fx.execd.addLine('palisade-drop', received.readmeEnable);
     expect(run.decision).toBe('continue');
     expect(run.exitCode).toBe(0);
     expect(await kernelBlocks()).toEqual(['192.168.1.100']);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: '192.168.1.100', expiry: 'max_ttl' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: '192.168.1.100', expiry: 'max_ttl' });
   });
 
   it(`${readme} "Disable Command" (stateful, 600 s): lifts the block its enable made`, async () => {
-    const enable = await execd.addLine('palisade-drop', replaceCommand(received.readmeDisable, 'enable'));
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 660, expiry: 'stateful_timeout+margin' });
+    const enable = await fx.execd.addLine('palisade-drop', replaceCommand(received.readmeDisable, 'enable'));
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 660, expiry: 'stateful_timeout+margin' });
     expect(await kernelBlocks()).toEqual(['192.168.1.100']);
-    const deleted = await execd.deleteLine('palisade-drop', received.readmeDisable);
+    const deleted = await fx.execd.deleteLine('palisade-drop', received.readmeDisable);
     expect(deleted.exitCode).toBe(0);
     expect(await kernelBlocks()).toEqual([]);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', address: '192.168.1.100', result: 'deleted' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'unblocked', address: '192.168.1.100', result: 'deleted' });
     expect(enable.exitCode).toBe(0);
   });
 
   it(`${readme} "WCS Metadata Format" and ${architecture}'s example (stateful, 600 s): blocks; a repeat is aborted`, async () => {
-    expect((await execd.addLine('palisade-drop', received.wcsMetadata)).decision).toBe('continue');
-    const again = await execd.addLine('palisade-drop', received.wcsMetadata);
+    expect((await fx.execd.addLine('palisade-drop', received.wcsMetadata)).decision).toBe('continue');
+    const again = await fx.execd.addLine('palisade-drop', received.wcsMetadata);
     expect(again.decision).toBe('abort');
     expect(logText().at(-1)).toBe('Aborted');
     expect(await kernelBlocks()).toEqual(['192.168.1.100']);
-    await execd.expire(again.rkey);
+    await fx.execd.expire(again.rkey);
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it(`${executables} block-ip's input (Linux, macOS, Windows), "enable" then "disable"`, async () => {
-    expect((await execd.addLine('palisade-drop', received.blockIpInput('enable'))).exitCode).toBe(0);
+    expect((await fx.execd.addLine('palisade-drop', received.blockIpInput('enable'))).exitCode).toBe(0);
     expect(await kernelBlocks()).toEqual(['192.168.1.100']);
-    expect((await execd.deleteLine('palisade-drop', received.blockIpInput('disable'))).exitCode).toBe(0);
+    expect((await fx.execd.deleteLine('palisade-drop', received.blockIpInput('disable'))).exitCode).toBe(0);
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it(`${migration} "JSON stdin contract", 5.x: blocks 192.168.1.100`, async () => {
-    expect((await execd.addLine('palisade-drop', received.migrationEnable)).exitCode).toBe(0);
+    expect((await fx.execd.addLine('palisade-drop', received.migrationEnable)).exitCode).toBe(0);
     expect(await kernelBlocks()).toEqual(['192.168.1.100']);
   });
 
   it(`${migration} "Example 2" (extra_arguments "--severity high --queue urgent"): refused by name, nothing blocked`, async () => {
-    const run = await execd.addLine('palisade-drop', received.migrationExtraArguments);
+    const run = await fx.execd.addLine('palisade-drop', received.migrationExtraArguments);
     expect(run.exitCode).toBe(1);
     expect(run.keysLine).toBeUndefined();
-    expect(String(install.logRecords().at(-1)!.reason)).toBe(
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toBe(
       'wazuh.active_response.extra_arguments: unknown option "--severity" in extra_args (known: --source-field, --backend, --ttl, --reject)',
     );
     expect(await kernelBlocks()).toEqual([]);
@@ -151,10 +139,10 @@ describe('the docs', () => {
   it(`${executables} disable-account's input: palisade-disable-account reads user.name, and leaves an unknown account alone`, async () => {
     for (const command of ['enable', 'disable']) {
       const line = compact({ wazuh: { active_response: { name: 'disable-account', executable: 'disable-account', type: 'stateless' } }, user: { name: 'suspicious_user' }, command });
-      const run = command === 'enable' ? await execd.addLine('palisade-disable-account', line) : await execd.deleteLine('palisade-disable-account', line);
+      const run = command === 'enable' ? await fx.execd.addLine('palisade-disable-account', line) : await fx.execd.deleteLine('palisade-disable-account', line);
       expect(run.exitCode).toBe(0);
     }
-    const records = install.logRecords().slice(-2);
+    const records = fx.install.logRecords().slice(-2);
     expect(records[0]).toMatchObject({ event: 'skipped-protected', reason: 'there is no local account named suspicious_user' });
     expect(records[1]).toMatchObject({ event: 'account-unlocked', user: 'suspicious_user', result: 'absent' });
   });
@@ -162,28 +150,28 @@ describe('the docs', () => {
 
 describe(`the unit tests (${unitTests})`, () => {
   it('test_ExecdStart_ok (stateless, 10.0.0.1): continue, blocked', async () => {
-    const run = await execd.addLine('palisade-drop', asExecdSends(unitTestFinding('stateless', '10.0.0.1')));
+    const run = await fx.execd.addLine('palisade-drop', asExecdSends(unitTestFinding('stateless', '10.0.0.1')));
     expect(run.keysLine).toBe('{"version":1,"origin":{"name":"palisade-drop","module":"active-response"},"command":"check_keys","parameters":{"keys":["10.0.0.1"]}}');
     expect(run.replyLine).toBe(asExecdSends(unitTestFinding('stateless', '10.0.0.1')).replace('"enable"}', '"continue"}'));
     expect(await kernelBlocks()).toEqual(['10.0.0.1']);
   });
 
   it('test_ExecdStart_timeout_not_repeated (stateful, 10 s, 10.0.0.2): blocked for 10 s + the margin, lifted by the disable', async () => {
-    const run = await execd.addLine('palisade-drop', asExecdSends(unitTestFinding('stateful', '10.0.0.2', 10)));
-    expect(execd.timeouts.get(run.rkey)).toMatchObject({ timeout: 10 });
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 70, expiry: 'stateful_timeout+margin' });
+    const run = await fx.execd.addLine('palisade-drop', asExecdSends(unitTestFinding('stateful', '10.0.0.2', 10)));
+    expect(fx.execd.timeouts.get(run.rkey)).toMatchObject({ timeout: 10 });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', ttl: 70, expiry: 'stateful_timeout+margin' });
     expect(await kernelBlocks()).toEqual(['10.0.0.2']);
-    await execd.expire(run.rkey);
+    await fx.execd.expire(run.rkey);
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it('test_ExecdStart_timeout_repeated (stateful, 10 s, 10.0.0.1 twice): abort, still one block', async () => {
     const line = asExecdSends(unitTestFinding('stateful', '10.0.0.1', 10));
-    await execd.addLine('palisade-drop', line);
-    const again = await execd.addLine('palisade-drop', line);
+    await fx.execd.addLine('palisade-drop', line);
+    const again = await fx.execd.addLine('palisade-drop', line);
     expect(again.decision).toBe('abort');
     expect(await kernelBlocks()).toEqual(['10.0.0.1']);
-    await execd.expire(again.rkey);
+    await fx.execd.expire(again.rkey);
   });
 
   it.each([
@@ -191,7 +179,7 @@ describe(`the unit tests (${unitTests})`, () => {
     ['test_ExecdStart_json_err', 'unknown'],
   ])('%s (%s): execd refuses it; given to the AR anyway, "Invalid input format" and nothing blocked', async (_name, document) => {
     const line = document === '{}' ? asExecdSends(document) : document;
-    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${line}\n`);
     expect(run.exitCode).toBe(255);
     expect(logText()).toContain('Invalid input format');
     expect(await kernelBlocks()).toEqual([]);
@@ -202,31 +190,31 @@ describe(`the integration tests (${integration})`, () => {
   const ar = (type: string, timeout?: number) => ({ active_response: { name: 'block-ip', executable: 'block-ip', type, ...(timeout ? { stateful_timeout: timeout } : {}), location: 'agent', agent_id: '001' } });
 
   it('"Command execution succeed" (stateful, 5 s, 3.3.3.3): blocked, and lifted by the disable', async () => {
-    const run = await execd.addLine('palisade-drop', asExecdSends(integrationFinding(ar('stateful', 5), { ip: '3.3.3.3' })));
+    const run = await fx.execd.addLine('palisade-drop', asExecdSends(integrationFinding(ar('stateful', 5), { ip: '3.3.3.3' })));
     expect(run.decision).toBe('continue');
     expect(await kernelBlocks()).toEqual(['3.3.3.3']);
-    await execd.expire(run.rkey);
+    await fx.execd.expire(run.rkey);
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it('"missing \'source.ip\'": refused in block-ip\'s words, nothing blocked', async () => {
-    const run = await execd.addLine('palisade-drop', asExecdSends(integrationFinding(ar('stateless'), undefined)));
+    const run = await fx.execd.addLine('palisade-drop', asExecdSends(integrationFinding(ar('stateless'), undefined)));
     expect(run.exitCode).toBe(255);
     expect(logText()).toContain("Cannot read 'source.ip' from data");
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it('"invalid format no wazuh": execd refuses it (1316); given to the AR anyway, "Invalid input format"', async () => {
-    const run = await execd.sendAndWait('palisade-drop', `${asExecdSends(integrationFinding(undefined, { ip: '3.3.3.3' }))}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${asExecdSends(integrationFinding(undefined, { ip: '3.3.3.3' }))}\n`);
     expect(run.exitCode).toBe(255);
     expect(logText()).toContain('Invalid input format');
     expect(await kernelBlocks()).toEqual([]);
   });
 
   it('"invalid format no active_response": execd refuses it (1316); the AR, like Wazuh\'s library, needs only the wazuh object: stateless, max_ttl', async () => {
-    const run = await execd.addLine('palisade-drop', asExecdSends(integrationFinding({}, { ip: '3.3.3.3' })));
+    const run = await fx.execd.addLine('palisade-drop', asExecdSends(integrationFinding({}, { ip: '3.3.3.3' })));
     expect(run.exitCode).toBe(0);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: '3.3.3.3', expiry: 'max_ttl' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', address: '3.3.3.3', expiry: 'max_ttl' });
     expect(await kernelBlocks()).toEqual(['3.3.3.3']);
   });
 });

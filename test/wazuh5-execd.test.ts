@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from './harness/execd.js';
-import { finding5 } from './harness/findings.js';
+import { finding5 } from './harness/alerts.js';
 import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
 import { createLab, type Lab } from './harness/netns.js';
 import { RealExecd5, wazuh5Absent } from './harness/wazuh5-execd.js';

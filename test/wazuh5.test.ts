@@ -5,26 +5,20 @@
  */
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appendCommand } from '../src/cli/execd-simulator.js';
-import { Execd } from './harness/execd.js';
-import { finding5 } from './harness/findings.js';
-import { createInstall, wazuhLogLine, type Install } from './harness/install.js';
+import { finding5 } from './harness/alerts.js';
+import { wazuhLogLine } from './harness/install.js';
+import { installPerTest } from './harness/verbs.js';
 
-let install: Install;
-let execd: Execd;
-beforeEach(() => {
-  install = createInstall({ config: 'backend: dry-run\n' });
-  execd = new Execd(install);
-});
-afterEach(() => install.remove());
+const fx = installPerTest('backend: dry-run\n');
 
-const addresses = () => install.stateEntries().map((entry) => entry.address).sort();
-const logText = () => install.logLines().map((line) => line.replace(wazuhLogLine, ''));
+const addresses = () => fx.install.stateEntries().map((entry) => entry.address).sort();
+const logText = () => fx.install.logLines().map((line) => line.replace(wazuhLogLine, ''));
 
 describe('enable, abort and disable through 5.x execd', () => {
   it('sends the same check_keys, acts on continue, and logs the lines Wazuh 5.x logs', async () => {
-    const run = await execd.enable('palisade-drop', finding5('203.0.113.7'), { statefulTimeout: 600 });
+    const run = await fx.execd.enable('palisade-drop', finding5('203.0.113.7'), { statefulTimeout: 600 });
     expect(run.keysLine).toBe('{"version":1,"origin":{"name":"palisade-drop","module":"active-response"},"command":"check_keys","parameters":{"keys":["203.0.113.7"]}}');
     expect(run.decision).toBe('continue');
     expect(run.exitCode).toBe(0);
@@ -48,17 +42,17 @@ describe('enable, abort and disable through 5.x execd', () => {
     });
     expect(lines[7]).toBe('Ended');
     expect(lines).toHaveLength(8);
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', reason: { ruleId: 'd5cc0e71-bcbb-4adc-98de-caed210cebf2', description: 'Failed authentication attempt' } })]);
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7', reason: { ruleId: 'd5cc0e71-bcbb-4adc-98de-caed210cebf2', description: 'Failed authentication attempt' } })]);
   });
 
   it('on abort renews the block and logs Aborted; the timed disable is the first document and unblocks', async () => {
-    const first = await execd.enable('palisade-drop', finding5('203.0.113.7'), { statefulTimeout: 5 });
-    const again = await execd.enable('palisade-drop', finding5('203.0.113.7', { '@timestamp': '2026-12-06T03:50:39.205Z' }), { statefulTimeout: 5 });
+    const first = await fx.execd.enable('palisade-drop', finding5('203.0.113.7'), { statefulTimeout: 5 });
+    const again = await fx.execd.enable('palisade-drop', finding5('203.0.113.7', { '@timestamp': '2026-12-06T03:50:39.205Z' }), { statefulTimeout: 5 });
     expect(again.decision).toBe('abort');
     expect(logText().slice(-2)[1]).toBe('Aborted');
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'refreshed', address: '203.0.113.7' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'refreshed', address: '203.0.113.7' });
 
-    const disable = await execd.expire(first.rkey);
+    const disable = await fx.execd.expire(first.rkey);
     expect(disable.line).toBe(first.line.replace(/"enable"\}$/, '"disable"}'));
     expect(disable.exitCode).toBe(0);
     expect(addresses()).toEqual([]);
@@ -72,10 +66,10 @@ describe('enable, abort and disable through 5.x execd', () => {
 
   it('a stateless response gets continue every time and keeps nothing in execd\'s list', async () => {
     for (let i = 0; i < 2; i++) {
-      const run = await execd.enable('palisade-drop', finding5('203.0.113.9'), { type: 'stateless' });
+      const run = await fx.execd.enable('palisade-drop', finding5('203.0.113.9'), { type: 'stateless' });
       expect(run.decision).toBe('continue');
     }
-    expect(execd.timeouts.size).toBe(0);
+    expect(fx.execd.timeouts.size).toBe(0);
     expect(addresses()).toEqual(['203.0.113.9']);
   });
 
@@ -83,11 +77,11 @@ describe('enable, abort and disable through 5.x execd', () => {
     // As the README writes it, in a shell.
     const echo = (command: string) =>
       `AR='"wazuh":{"active_response":{"type":"stateful","stateful_timeout":600}}'; echo "{$AR,\\"source\\":{\\"ip\\":\\"203.0.113.7\\"},\\"command\\":\\"${command}\\"}" | ./palisade-drop`;
-    const cwd = join(install.root, 'active-response', 'bin');
+    const cwd = join(fx.install.root, 'active-response', 'bin');
     const enable = await execa('sh', ['-c', echo('enable')], { cwd, reject: false });
     expect(enable.exitCode).toBe(0);
     expect(enable.stderr).toBe('palisade-drop: no reply from execd (run by hand): acting as on continue\npalisade-drop: blocked 203.0.113.7 on dry-run for 11m at most');
-    expect(install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
+    expect(fx.install.logRecords().map((record) => record.event)).toEqual(['manual-run', 'blocked']);
     const disable = await execa('sh', ['-c', echo('disable')], { cwd, reject: false });
     expect(disable.exitCode).toBe(0);
     expect(disable.stderr).toBe('palisade-drop: unblocked 203.0.113.7 on dry-run');
@@ -96,7 +90,7 @@ describe('enable, abort and disable through 5.x execd', () => {
 });
 
 describe('the kernel timer: stateful_timeout plus a margin, or max_ttl, and the log says which', () => {
-  const blocked = () => install.logRecords().filter((record) => record.event === 'blocked').at(-1);
+  const blocked = () => fx.install.logRecords().filter((record) => record.event === 'blocked').at(-1);
 
   it.each<[string, Record<string, unknown>, number, string]>([
     ['stateful, 600 s', { statefulTimeout: 600 }, 660, 'stateful_timeout+margin'],
@@ -106,21 +100,21 @@ describe('the kernel timer: stateful_timeout plus a margin, or max_ttl, and the 
     ['stateful with the string "5" (execd: 0)', { statefulTimeout: '5' }, 604_800, 'max_ttl'],
     ['stateful with no timeout', { statefulTimeout: null }, 604_800, 'max_ttl'],
   ])('%s', async (_name, ar, ttl, expiry) => {
-    await execd.enable('palisade-drop', finding5('203.0.113.20'), ar);
+    await fx.execd.enable('palisade-drop', finding5('203.0.113.20'), ar);
     expect(blocked()).toMatchObject({ ttl, expiry });
-    expect((install.stateEntries()[0]!.expiresAt as number) - Math.floor(Date.now() / 1000)).toBeGreaterThan(ttl - 5);
+    expect((fx.install.stateEntries()[0]!.expiresAt as number) - Math.floor(Date.now() / 1000)).toBeGreaterThan(ttl - 5);
   });
 
   it('max_ttl still caps it, and --ttl in extra_arguments still wins', async () => {
-    install.writeConfig('backend: dry-run\nmax_ttl: 10m\n');
-    await execd.enable('palisade-drop', finding5('203.0.113.21'), { statefulTimeout: 3600 });
+    fx.install.writeConfig('backend: dry-run\nmax_ttl: 10m\n');
+    await fx.execd.enable('palisade-drop', finding5('203.0.113.21'), { statefulTimeout: 3600 });
     expect(blocked()).toMatchObject({ ttl: 600, expiry: 'max_ttl' });
-    await execd.enable('palisade-drop', finding5('203.0.113.22'), { statefulTimeout: 3600, extraArguments: '--ttl 2m' });
+    await fx.execd.enable('palisade-drop', finding5('203.0.113.22'), { statefulTimeout: 3600, extraArguments: '--ttl 2m' });
     expect(blocked()).toMatchObject({ ttl: 120, expiry: '--ttl' });
   });
 
   it('4.x never says when its delete comes: max_ttl, as before', async () => {
-    await execd.add('palisade-drop', { data: { srcip: '203.0.113.23' } });
+    await fx.execd.add('palisade-drop', { data: { srcip: '203.0.113.23' } });
     expect(blocked()).toMatchObject({ ttl: 604_800, expiry: 'max_ttl' });
   });
 });
@@ -130,27 +124,27 @@ describe('where the address is in a finding', () => {
     finding5(undefined, { source: undefined, destination: { ip: '192.0.2.1', port: 22 }, network: { transport: 'tcp' }, suricata: { src_ip: ip } });
 
   it('source.ip by default, refused in 5.x\'s words when absent', async () => {
-    const run = await execd.enable('palisade-drop', suricata('198.51.100.23'));
+    const run = await fx.execd.enable('palisade-drop', suricata('198.51.100.23'));
     expect(run.exitCode).toBe(255);
     expect(run.keysLine).toBeUndefined();
     expect(logText()).toContain("Cannot read 'source.ip' from data");
-    expect(String(install.logRecords().at(-1)!.reason)).toContain('no address in source.ip');
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toContain('no address in source.ip');
     expect(addresses()).toEqual([]);
   });
 
   it('--source-field in extra_arguments, quoted or not, overrides it', async () => {
-    const run = await execd.enable('palisade-drop', suricata('198.51.100.23'), { extraArguments: "--source-field 'suricata.src_ip'" });
+    const run = await fx.execd.enable('palisade-drop', suricata('198.51.100.23'), { extraArguments: "--source-field 'suricata.src_ip'" });
     expect(run.keys).toEqual(['198.51.100.23']);
-    expect(install.logRecords().at(-1)).toMatchObject({ event: 'blocked', field: 'suricata.src_ip' });
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'blocked', field: 'suricata.src_ip' });
   });
 
   it('source_fields: in the config overrides it', async () => {
-    install.writeConfig('backend: dry-run\nsource_fields: [suricata.src_ip]\n');
-    expect((await execd.enable('palisade-drop', suricata('198.51.100.24'))).keys).toEqual(['198.51.100.24']);
+    fx.install.writeConfig('backend: dry-run\nsource_fields: [suricata.src_ip]\n');
+    expect((await fx.execd.enable('palisade-drop', suricata('198.51.100.24'))).keys).toEqual(['198.51.100.24']);
   });
 
   it('4.x\'s data.srcip means nothing in a 5.x finding', async () => {
-    const run = await execd.enable('palisade-drop', finding5(undefined, { source: undefined, data: { srcip: '198.51.100.25' } }));
+    const run = await fx.execd.enable('palisade-drop', finding5(undefined, { source: undefined, data: { srcip: '198.51.100.25' } }));
     expect(run.exitCode).toBe(255);
     expect(addresses()).toEqual([]);
   });
@@ -170,10 +164,10 @@ describe('extra_arguments: split without a shell, then checked as <extra_args> i
     ['--source-field "data.srcip', 'unbalanced " at character 16 of extra_arguments'],
     ['--reject \\', 'lone backslash'],
   ])('%j is refused, named, and changes nothing', async (extraArguments, reason) => {
-    const run = await execd.enable('palisade-drop', finding5('198.51.100.7'), { extraArguments });
+    const run = await fx.execd.enable('palisade-drop', finding5('198.51.100.7'), { extraArguments });
     expect(run.exitCode).toBe(1);
     expect(run.keysLine).toBeUndefined();
-    const error = install.logRecords().at(-1)!;
+    const error = fx.install.logRecords().at(-1)!;
     expect(error).toMatchObject({ level: 'error', event: 'error' });
     expect(String(error.reason)).toMatch(/^wazuh\.active_response\.extra_arguments: /);
     expect(String(error.reason)).toContain(reason);
@@ -186,22 +180,22 @@ describe('extra_arguments: split without a shell, then checked as <extra_args> i
     ['a URL with an unbalanced quote', "--x 'https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k"],
     ['a URL after "="', '--url=https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'],
   ])('%s is refused and never reaches the log', async (_name, extraArguments) => {
-    const run = await execd.enable('palisade-drop', finding5('198.51.100.8'), { extraArguments });
+    const run = await fx.execd.enable('palisade-drop', finding5('198.51.100.8'), { extraArguments });
     expect(run.exitCode).toBe(1);
-    expect(install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
+    expect(fx.install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
     expect(run.stderr).not.toContain('XoXbT0kEn5ecretW3bh00k');
     expect(addresses()).toEqual([]);
   });
 
   it('4.x: a URL after "=" in <extra_args> is refused and hidden the same way', async () => {
-    const run = await execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--url=https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'] });
+    const run = await fx.execd.add('palisade-drop', { data: { srcip: '198.51.100.8' } }, { extraArgs: ['--url=https://hooks.slack.com/services/T0000/B0000/XoXbT0kEn5ecretW3bh00k'] });
     expect(run.exitCode).toBe(1);
-    expect(String(install.logRecords().at(-1)!.reason)).toMatch(/^<extra_args>: a URL is refused here/);
-    expect(install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
+    expect(String(fx.install.logRecords().at(-1)!.reason)).toMatch(/^<extra_args>: a URL is refused here/);
+    expect(fx.install.logLines().join('\n')).not.toContain('XoXbT0kEn5ecretW3bh00k');
   });
 
   it('null or absent extra_arguments are no options', async () => {
-    expect((await execd.enable('palisade-drop', finding5('198.51.100.9'), { extraArguments: null })).exitCode).toBe(0);
+    expect((await fx.execd.enable('palisade-drop', finding5('198.51.100.9'), { extraArguments: null })).exitCode).toBe(0);
     expect(addresses()).toEqual(['198.51.100.9']);
   });
 });
@@ -209,7 +203,7 @@ describe('extra_arguments: split without a shell, then checked as <extra_args> i
 describe("a finding that has its own command: execd's verb each time", () => {
   /** The document with the finding's own member first; execd appends its enable after everything. */
   const withOwn = (ip: string, own: Record<string, unknown>, statefulTimeout = 5) => {
-    const document = JSON.stringify(execd.buildDocument5('palisade-drop', finding5(ip), { statefulTimeout }));
+    const document = JSON.stringify(fx.execd.buildDocument5('palisade-drop', finding5(ip), { statefulTimeout }));
     return appendCommand(`{${JSON.stringify(own).slice(1, -1)},${document.slice(1)}`, 'enable');
   };
 
@@ -220,25 +214,25 @@ describe("a finding that has its own command: execd's verb each time", () => {
     ['a case variant, "Command"', { Command: 'abort' }],
     ['a non-string', { command: { line: 'enable' } }],
   ])('%s: the enable blocks, the reply is read right, the disable unblocks', async (_name, own) => {
-    const run = await execd.addLine('palisade-drop', withOwn('203.0.113.50', own));
-    expect(execd.timeouts.get(run.rkey)?.deleteLine).toMatch(/^\{"command":"disable",.*"command":"enable"\}$/);
+    const run = await fx.execd.addLine('palisade-drop', withOwn('203.0.113.50', own));
+    expect(fx.execd.timeouts.get(run.rkey)?.deleteLine).toMatch(/^\{"command":"disable",.*"command":"enable"\}$/);
     expect(run.decision).toBe('continue');
     expect(run.exitCode).toBe(0);
     expect(addresses()).toEqual(['203.0.113.50']);
-    const disable = await execd.expire(run.rkey);
+    const disable = await fx.execd.expire(run.rkey);
     expect(disable.exitCode).toBe(0);
     expect(addresses()).toEqual([]);
-    expect(install.logRecords().map((record) => record.event)).toEqual(['blocked', 'unblocked']);
+    expect(fx.install.logRecords().map((record) => record.event)).toEqual(['blocked', 'unblocked']);
   });
 
   it('an abort that replaced the first command is an abort, though the last still reads enable', async () => {
-    const first = await execd.addLine('palisade-drop', withOwn('203.0.113.51', { command: 'ls' }, 600));
-    const again = await execd.addLine('palisade-drop', withOwn('203.0.113.51', { command: 'ls' }, 600));
+    const first = await fx.execd.addLine('palisade-drop', withOwn('203.0.113.51', { command: 'ls' }, 600));
+    const again = await fx.execd.addLine('palisade-drop', withOwn('203.0.113.51', { command: 'ls' }, 600));
     expect(again.replyLine).toMatch(/^\{"command":"abort",.*"command":"enable"\}$/);
     expect(again.exitCode).toBe(0);
     expect(logText().at(-1)).toBe('Aborted');
-    expect(install.logRecords().map((record) => record.event)).toEqual(['blocked', 'refreshed']);
-    await execd.expire(first.rkey);
+    expect(fx.install.logRecords().map((record) => record.event)).toEqual(['blocked', 'refreshed']);
+    await fx.execd.expire(first.rkey);
   });
 });
 
@@ -265,41 +259,41 @@ describe('bad 5.x documents change nothing and say why in Wazuh\'s words', () =>
   ];
 
   it.each(cases)('%s', async (_name, line, wazuhMessage) => {
-    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${line}\n`);
     expect(run.exitCode).toBe(255);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^palisade-drop: refused: /);
     expect(logText()).toContain(wazuhMessage);
     expect(logText().slice(0, 3)).toEqual(['Starting', line, '']);
-    expect(install.logRecords().at(-1)).toMatchObject({ level: 'error', event: 'error' });
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ level: 'error', event: 'error' });
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 
   it.each([
     ['a document over 64 KiB', `{"wazuh":{${ar}},"event":{"original":"${'x'.repeat(70_000)}"},"source":{"ip":"203.0.113.7"},"command":"enable"}`],
     ['prototype keys in the finding', `{"__proto__":{"source":{"ip":"203.0.113.7"}},"wazuh":{"__proto__":{${ar}}},"constructor":{"prototype":{"command":"enable"}},"command":"enable"}`],
   ])('%s: refused or harmless, never a crash, never a block', async (_name, line) => {
-    const run = await execd.sendAndWait('palisade-drop', `${line}\n`);
+    const run = await fx.execd.sendAndWait('palisade-drop', `${line}\n`);
     expect([255, 0]).toContain(run.exitCode);
     expect(run.stderr).not.toMatch(/    at |TypeError|RangeError/);
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.install.stateEntries()).toEqual([]);
     expect(({} as Record<string, unknown>).source).toBeUndefined();
   });
 
   it('a finding with 10,000 nested arrays is read without a crash, and its address blocked', async () => {
     const line = `{"wazuh":{${ar}},"deep":${'['.repeat(10_000)}${']'.repeat(10_000)},"source":{"ip":"203.0.113.7"},"command":"enable"}`;
-    const run = await execd.addLine('palisade-drop', line);
+    const run = await fx.execd.addLine('palisade-drop', line);
     expect(run.exitCode).toBe(0);
-    expect(install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7' })]);
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ address: '203.0.113.7' })]);
   });
 
   it('a reply that is not execd\'s (another dialect, no verdict) is refused after check_keys, and nothing is blocked', async () => {
-    const line = appendCommand(JSON.stringify(execd.buildDocument5('palisade-drop', finding5('203.0.113.30'))), 'enable');
+    const line = appendCommand(JSON.stringify(fx.execd.buildDocument5('palisade-drop', finding5('203.0.113.30'))), 'enable');
     for (const reply of ['{"version":1,"command":"continue","parameters":{}}', '{"command":"continue"}', appendCommand(JSON.stringify(finding5('203.0.113.30')), 'maybe')]) {
-      const run = await execd.answer('palisade-drop', line, reply);
+      const run = await fx.execd.answer('palisade-drop', line, reply);
       expect(run.stdout).toContain('"check_keys"');
       expect(run.exitCode).toBe(255);
     }
-    expect(install.stateEntries()).toEqual([]);
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 });

@@ -12,7 +12,9 @@ import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { httpConfigSchema } from '../../src/runtime/http-config.js';
 import { defaultAccountId, defaultZoneId } from '../fixtures/http-firewall/cloudflare.js';
 import { type FirewallPreset, type FirewallServer, startFirewallServer } from '../fixtures/http-firewall/server.js';
+import { runBackend } from '../harness/backend-run.js';
 import { backendRunnerArgv, nodeBin, testRoot } from '../harness/bundle.js';
+import { readLogRecords } from '../harness/install.js';
 import { createLab } from '../harness/netns.js';
 
 interface RunArgs {
@@ -82,24 +84,16 @@ function secretFile(name: string, content: string, mode = 0o600): string {
 }
 
 async function run(verb: string, args: RunArgs): Promise<Run> {
-  const argv = await backendRunnerArgv('http', verb, args);
+  // The runner is bundled before the clock starts: elapsedMs is the backend's time, as execd would see it.
+  await backendRunnerArgv('http', verb, args);
   const started = Date.now();
-  const result = await execa(argv[0]!, argv.slice(1), { env: { RUNNER_LOG: logFile }, reject: false, timeout: 60_000 });
+  const { stdout, stderr, ...result } = await runBackend('http', verb, args, { logFile });
   const elapsedMs = Date.now() - started;
-  outputs.push(result.stdout, result.stderr);
-  const line = result.stdout.trim().split('\n').pop() ?? '';
-  if (!line.startsWith('{')) throw new Error(`the runner printed no outcome (exit ${result.exitCode}): ${result.stderr}`);
-  return { ...(JSON.parse(line) as Omit<Run, 'elapsedMs'>), elapsedMs };
+  outputs.push(stdout, stderr);
+  return { ...result, elapsedMs };
 }
 
-function logRecords(): Array<Record<string, unknown>> {
-  if (!existsSync(logFile)) return [];
-  return readFileSync(logFile, 'utf8')
-    .split('\n')
-    .map((line) => /^\S+ \S+ [^:]+: (\{.*\})$/.exec(line)?.[1])
-    .filter((json): json is string => json !== undefined)
-    .map((json) => JSON.parse(json) as Record<string, unknown>);
-}
+const logRecords = () => readLogRecords(logFile);
 
 /** One vendor: how to start its server with fresh credentials, configure Palisade for it, and read its store. */
 interface Kit {

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { parseAddress } from '../../src/runtime/address.js';
-import { backendRunnerArgv } from '../harness/bundle.js';
+import { runBackend } from '../harness/backend-run.js';
 import { createLab, type Lab } from '../harness/netns.js';
 
 interface RunnerArgs {
@@ -46,12 +46,8 @@ describe('nftables backend', () => {
 
   /** env is set inside the namespace, so a PATH without nft still finds `ip` outside it. */
   async function runVerb(verb: string, args: RunnerArgs = {}, env: Record<string, string> = {}): Promise<RunnerResult> {
-    const assignments = Object.entries(env).map(([name, value]) => `${name}=${value}`);
-    const runner = await backendRunnerArgv('nftables', verb, args);
-    const [file, ...rest] = lab.inNs(lab.protectedNs, ['env', ...assignments, ...runner]);
-    const result = await execa(file!, rest, { reject: false, timeout: 30_000 });
-    if (result.stdout.trim() === '') throw new Error(`runner printed nothing: ${result.stderr}`);
-    return JSON.parse(result.stdout) as RunnerResult;
+    const { stdout: _stdout, stderr: _stderr, ...result } = await runBackend('nftables', verb, args, { netns: lab.protectedNs, env });
+    return result as RunnerResult;
   }
 
   async function expectOutcome(verb: string, args: RunnerArgs = {}): Promise<unknown> {

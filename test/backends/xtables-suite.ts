@@ -4,7 +4,7 @@
  * then adds the tests only it has. Every verb runs as its own node process inside the lab's protected
  * namespace (backendRunnerArgv), as execd would start it.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,16 +12,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ActiveBlock, Block } from '../../src/backends/backend.js';
 import { parseAddress } from '../../src/runtime/address.js';
 import type { ConfigInput } from '../../src/runtime/config.js';
-import { backendRunnerArgv } from '../harness/bundle.js';
+import { runBackend, type BackendRun } from '../harness/backend-run.js';
+import { readLogRecords } from '../harness/install.js';
 import { createLab, type Lab } from '../harness/netns.js';
 
 export type XtablesBackendName = 'ipset' | 'iptables';
 
-export interface RunnerOutput {
-  ok: boolean;
-  outcome?: any;
-  error?: { kind: string; message: string; details?: { tool?: string; exitCode?: number; stderr?: string } };
-}
+export type RunnerOutput = Omit<BackendRun, 'stdout' | 'stderr'>;
 
 export interface RunOptions {
   config?: ConfigInput;
@@ -48,17 +45,9 @@ export function restorable(text: string): ActiveBlock {
 
 /** Runs one backend verb in the protected namespace and returns what the runner printed. */
 export async function runVerb(lab: Lab, backend: XtablesBackendName, verb: string, options: RunOptions = {}): Promise<RunnerOutput> {
-  const { path, logFile, env: extraEnv = {}, ...args } = options;
-  const runner = await backendRunnerArgv(backend, verb, args);
-  const env = [`RUNNER_LOG=${logFile ?? '/dev/null'}`, ...(path ? [`PATH=${path}`] : []), ...Object.entries(extraEnv).map(([key, value]) => `${key}=${value}`)];
-  const [file, ...rest] = lab.inNs(lab.protectedNs, ['/usr/bin/env', ...env, ...runner]);
-  const result = await execa(file!, rest, { reject: false, timeout: 60_000 });
-  const line = result.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as RunnerOutput;
-  } catch {
-    throw new Error(`the runner printed no outcome (exit ${result.exitCode}): ${result.stdout} ${result.stderr}`);
-  }
+  const { path, logFile, env = {}, ...args } = options;
+  const { stdout: _stdout, stderr: _stderr, ...output } = await runBackend(backend, verb, args, { netns: lab.protectedNs, logFile, env: { ...(path ? { PATH: path } : {}), ...env } });
+  return output;
 }
 
 /** runVerb that must succeed: returns the outcome. */
@@ -72,18 +61,7 @@ export async function must(lab: Lab, backend: XtablesBackendName, verb: string, 
 export const blockedProbeMs = 700;
 
 /** The JSON records the backend logged, without Wazuh's "date name: " prefix. */
-export function logRecords(logFile: string): Array<Record<string, unknown>> {
-  let text = '';
-  try {
-    text = readFileSync(logFile, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line.includes(': {'))
-    .map((line) => JSON.parse(line.slice(line.indexOf(': {') + 2)) as Record<string, unknown>);
-}
+export const logRecords = readLogRecords;
 
 /** What the backends run: the tools of both variants, ipset, and flock (with the cat it holds the lock through). */
 const firewallTools = [

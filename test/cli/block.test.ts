@@ -5,7 +5,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { wazuhLogLine, type Install } from '../harness/install.js';
 import type { Lab } from '../harness/netns.js';
-import { expectSuccess, nftablesLab, palisade, palisadeJson } from './cli.js';
+import { expectSuccess, nftablesLab, palisade, palisadeJson } from '../harness/verbs.js';
 
 const fixture = nftablesLab();
 let lab: Lab;

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, type Install } from '../harness/install.js';
 import type { Lab } from '../harness/netns.js';
-import { expectSuccess, nftablesLab, palisade, palisadeJson } from './cli.js';
+import { expectSuccess, nftablesLab, palisade, palisadeJson } from '../harness/verbs.js';
 
 const fixture = nftablesLab();
 let lab: Lab;

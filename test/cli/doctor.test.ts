@@ -11,7 +11,7 @@ import { commandNames } from '../../src/commands/index.js';
 import { repoRoot } from '../harness/bundle.js';
 import { createInstall, distBinary, type Install } from '../harness/install.js';
 import { createLab, type Lab } from '../harness/netns.js';
-import { palisade, palisadeJson } from './cli.js';
+import { palisade, palisadeJson } from '../harness/verbs.js';
 
 interface Finding {
   check: string;

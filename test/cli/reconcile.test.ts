@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, type Install } from '../harness/install.js';
 import { createLab, type Lab } from '../harness/netns.js';
-import { expectSuccess, palisade, palisadeJson } from './cli.js';
+import { expectSuccess, palisade, palisadeJson } from '../harness/verbs.js';
 
 let lab: Lab;
 let install: Install;

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Install } from '../harness/install.js';
 import type { Lab } from '../harness/netns.js';
-import { nftablesLab, palisade, palisadeJson } from './cli.js';
+import { nftablesLab, palisade, palisadeJson } from '../harness/verbs.js';
 
 const fixture = nftablesLab();
 let lab: Lab;

@@ -1,7 +1,7 @@
 /** palisade status: the drop counters the kernel keeps for our rules, on every kernel backend. */
 import { describe, expect, it } from 'vitest';
 import { createInstall } from '../harness/install.js';
-import { expectSuccess, nftablesLab, palisade, palisadeJson } from './cli.js';
+import { expectSuccess, nftablesLab, palisade, palisadeJson } from '../harness/verbs.js';
 
 const fixture = nftablesLab();
 

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { linkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInstall, distBinary, type Install } from '../harness/install.js';
-import { palisade } from './cli.js';
+import { palisade } from '../harness/verbs.js';
 
 let install: Install;
 beforeAll(() => {

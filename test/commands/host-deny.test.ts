@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from '../harness/install.js';
-import { expectSuccess, palisade, palisadeJson } from '../cli/cli.js';
+import { expectSuccess, palisade, palisadeJson } from '../harness/verbs.js';
 
 const command = 'palisade-host-deny';
 const alertFrom = (srcip: unknown) => ({ rule: { id: '5712', description: 'sshd: brute force' }, data: { srcip } });

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
-import { finding5 } from '../harness/findings.js';
+import { finding5 } from '../harness/alerts.js';
 import { createInstall, type Install } from '../harness/install.js';
 import { startFirewallServer, type FirewallServer } from '../fixtures/http-firewall/server.js';
 import { teamsSignature, webhookPath, type Delivery, type WebhookKind } from '../fixtures/http-firewall/webhook.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from '../harness/execd.js';
 import { createInstall, wazuhLogLine, type Install } from '../harness/install.js';
 import { createLab, type Lab } from '../harness/netns.js';
-import { expectSuccess, palisade, palisadeJson } from '../cli/cli.js';
+import { expectSuccess, palisade, palisadeJson } from '../harness/verbs.js';
 
 const command = 'palisade-route-null';
 const alertFrom = (srcip: unknown) => ({ rule: { id: '5712', description: 'sshd: brute force' }, data: { srcip } });

@@ -11,6 +11,19 @@ import { testRoot, repoRoot } from './bundle.js';
 export const distBinary = join(repoRoot, 'dist/palisade');
 export const wazuhLogLine = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d active-response\/bin\/\S+: /;
 
+/** Every line of a log in Wazuh's format, blank lines included; none when the file is not there. */
+export function readLogLines(path: string): string[] {
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').slice(0, -1) : [];
+}
+
+/** The JSON records of a log in Wazuh's format (an install's, or a backend runner's RUNNER_LOG), parsed. */
+export function readLogRecords(path: string): Array<Record<string, unknown>> {
+  return readLogLines(path)
+    .map((line) => line.replace(wazuhLogLine, ''))
+    .filter((rest) => rest.startsWith('{"level"'))
+    .map((rest) => JSON.parse(rest) as Record<string, unknown>);
+}
+
 export interface Install {
   /** The install dir, what /var/ossec is on an agent. */
   readonly root: string;
@@ -58,13 +71,8 @@ export function openInstall(root: string): Install {
     commandPath: (name) => join(bin, name),
     writeConfig: (yaml) => writeFileSync(join(root, 'etc', 'palisade.yml'), yaml, { mode: 0o640 }),
     writeOssecConf: (xml) => writeFileSync(join(root, 'etc', 'ossec.conf'), xml),
-    logLines: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(0, -1) : []),
-    logRecords: () =>
-      install
-        .logLines()
-        .map((line) => line.replace(wazuhLogLine, ''))
-        .filter((rest) => rest.startsWith('{"level"'))
-        .map((rest) => JSON.parse(rest) as Record<string, unknown>),
+    logLines: () => readLogLines(logFile),
+    logRecords: () => readLogRecords(logFile),
     stateEntries: () =>
       (existsSync(blocksDir) ? readdirSync(blocksDir).filter((name) => name.endsWith('.json')).sort() : []).map(
         (name) => JSON.parse(readFileSync(join(blocksDir, name), 'utf8')) as Record<string, unknown>,

@@ -163,3 +163,32 @@ function probeScript(host: string, port: number, localAddress: string, timeoutMs
     socket.on('data', () => done('connected'));
     socket.on('error', (error) => done(String(error.code)));`;
 }
+
+/** A bare network namespace (loopback up, nothing else): a kernel of its own for tests that need no traffic. */
+export interface Namespace {
+  readonly name: string;
+  /** Run a command in the namespace; throws with its stderr when it fails. */
+  run(argv: readonly string[], input?: string): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+export async function createNamespace(label = 'ns'): Promise<Namespace> {
+  const prefix = process.env.PALISADE_LAB_PREFIX ?? 'pal';
+  const name = `${prefix}-${randomBytes(3).toString('hex')}-${label}`;
+  try {
+    await ip(['netns', 'add', name]);
+    await ip(['-n', name, 'link', 'set', 'lo', 'up']);
+  } catch (error) {
+    await removeNamespaces(name);
+    throw new Error(`cannot make a network namespace (kernel tests need root and CAP_NET_ADMIN; they never skip): ${(error as Error).message}`);
+  }
+  return {
+    name,
+    async run(argv, input) {
+      const result = await execa('ip', ['netns', 'exec', name, ...argv], { timeout: 20_000, reject: false, ...(input === undefined ? {} : { input }) });
+      if (result.exitCode !== 0) throw new Error(`${argv.join(' ')} failed in ${name} (${result.exitCode}): ${result.stderr}`);
+      return String(result.stdout);
+    },
+    destroy: () => removeNamespaces(name),
+  };
+}

@@ -1,4 +1,4 @@
-/** The nft scripts and the reading of nft's refusals, without root or a kernel: pure functions only. */
+/** The nft scripts the backend writes, without root or a kernel (nft's refusals: nftables-script.test.ts). */
 import { describe, expect, it } from 'vitest';
 import type { Block } from '../../src/backends/backend.js';
 import {
@@ -8,8 +8,6 @@ import {
   createLine,
   declarationLines,
   deleteLines,
-  judge,
-  NftScript,
   removalLines,
   renewLines,
   replayLines,
@@ -93,42 +91,5 @@ describe('nft scripts', () => {
     expect(checkedTtl(1)).toBe(1);
     expect(() => checkedTtl(0)).toThrow(/above 0/);
     expect(() => checkedTtl(1.5)).toThrow(/whole number/);
-  });
-});
-
-describe("reading nft's refusals", () => {
-  /** Two structure lines, then one element line. */
-  const script = () => new NftScript().add('structure', 'add table inet palisade', 'add chain inet palisade input').add('element', 'create element inet palisade addr4 { 192.0.2.7 timeout 60s }');
-
-  it('is done when nft exits 0', () => {
-    expect(judge(script(), 0, '', 'inet palisade')).toEqual({ kind: 'done' });
-  });
-
-  it('reads EEXIST on an element line as a block already present', () => {
-    const verdict = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: File exists\n', 'inet palisade');
-    expect(verdict.kind).toBe('element-present');
-  });
-
-  it('reads ENOENT on an element line as an absent element, and one naming a missing set as a broken structure', () => {
-    expect(judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: No such file or directory\n', 'inet palisade').kind).toBe('element-absent');
-    expect(judge(script(), 1, '/dev/stdin:3:1-60: Error: No such file or directory; did you mean set ‘addr6’ in table inet ‘palisade’?\n', 'inet palisade').kind).toBe('structure-broken');
-  });
-
-  it('reads a failing structure line as a broken structure, with nft\'s message', () => {
-    const verdict = judge(script(), 1, '/dev/stdin:2:1-30: Error: Could not process rule: Device or resource busy\n', 'inet palisade');
-    expect(verdict).toMatchObject({ kind: 'structure-broken', failure: { message: 'Could not process rule: Device or resource busy', exitCode: 1 } });
-  });
-
-  it('says how to fix what an operator can: an overlapping network, a table another program owns, no privilege', () => {
-    const overlap = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: interval overlaps with an existing one\n', 'inet palisade');
-    expect(overlap).toMatchObject({ kind: 'refused', failure: { hint: ' (a network overlapping it is already blocked: delete that block first)' } });
-    const owned = judge(script(), 1, '/dev/stdin:3:1-60: Error: Could not process rule: Operation not permitted\n', 'inet palisade');
-    expect(owned).toMatchObject({ kind: 'refused', failure: { hint: expect.stringContaining('another program owns table inet palisade') } });
-    const unprivileged = judge(script(), 1, 'Error: cache initialization failed: Operation not permitted\n', 'inet palisade');
-    expect(unprivileged).toMatchObject({ kind: 'refused', failure: { message: 'Error: cache initialization failed: Operation not permitted', hint: ' (nft needs root or CAP_NET_ADMIN)' } });
-  });
-
-  it('falls back to the exit status when nft printed nothing', () => {
-    expect(judge(script(), 2, '', 'inet palisade')).toMatchObject({ kind: 'refused', failure: { message: 'nft exited with 2', hint: '' } });
   });
 });

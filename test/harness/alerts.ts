@@ -1,4 +1,25 @@
-/** Alerts and findings as Wazuh really writes them, for the tests of both dialects. */
+/**
+ * Alerts and findings as Wazuh really writes them, for the tests of both dialects: what a test feeds a
+ * command (through test/harness/execd.ts) instead of writing its own.
+ */
+
+/** Rule 5712 as analysisd writes it into an alert. */
+export const sshdRule = { level: 10, description: 'sshd: brute force trying to get access to the system.', id: '5712', groups: ['syslog', 'sshd', 'authentication_failures'] };
+
+/**
+ * A 4.x alert of rule 5712 for `srcip`, as analysisd writes it. `data` adds fields beside srcip (a dstuser,
+ * say); `extra` adds top-level members (manager: what every alert analysisd builds carries).
+ */
+export const alertFrom = (srcip: unknown, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  timestamp: '2026-11-26T10:20:30.000+0000',
+  rule: sshdRule,
+  agent: { id: '001', name: 'web01' },
+  ...extra,
+  data: { srcip, ...data },
+});
+
+/** What Wazuh's API sends with a `!command` (PUT /active-response): its caller's data, no rule, no manager. */
+export const apiAlert = (srcip: unknown) => ({ data: { srcip } });
 
 /** A finding as 5.x's manager sends it (shared/wazuh5-execd/demo-transcript.txt), before execd adds its command. */
 export const finding5 = (ip: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
