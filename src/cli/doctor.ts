@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync
 import { join } from 'node:path';
 import type { BackendFinding } from '../backends/backend.js';
 import { onPath } from '../backends/detect.js';
+import { reconcileFix } from '../backends/health.js';
 import { secretFileProblem } from '../runtime/http-secrets.js';
 import { commandNames, commands } from '../commands/index.js';
 import { ConfigError, configPath, fleetConfigPath, type Config, type LoadedConfig } from '../runtime/config.js';
@@ -18,7 +19,6 @@ import { nowSeconds } from '../runtime/duration.js';
 import { StateStore, stateDir, type StateEntry } from '../runtime/state.js';
 import { trustProblem } from '../runtime/trusted-file.js';
 import type { CliContext } from './context.js';
-import { reconcileFix } from '../backends/health.js';
 import { backendsInUse, compare, explainBackend, readFirewall, type FirewallView } from './inspect.js';
 import { describeVariant } from './iptables-variant.js';
 
