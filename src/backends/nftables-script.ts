@@ -64,7 +64,7 @@ export interface Failure {
   stderr: string;
 }
 
-export type Verdict =
+export type NftOutcome =
   | { kind: 'done' }
   /**
    * element-present / element-absent: only element lines failed, with EEXIST / ENOENT.
@@ -76,7 +76,7 @@ export type Verdict =
 const locatedError = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.+)$/;
 
 /** nft's answer to `script` (its exit status and stderr) as an outcome; `table` ("inet palisade") names it in hints. */
-export function judge(script: NftScript, exitCode: number, stderr: string, table: string): Verdict {
+export function judge(script: NftScript, exitCode: number, stderr: string, table: string): NftOutcome {
   if (exitCode === 0) return { kind: 'done' };
   const located: Array<{ role: LineRole | undefined; message: string }> = [];
   let unlocated: string | undefined;

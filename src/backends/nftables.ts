@@ -43,7 +43,7 @@ import {
   tableSpec,
   type Failure,
   type SetName,
-  type Verdict,
+  type NftOutcome,
 } from './nftables-script.js';
 
 /** How long a declaration of the chains is trusted before an alert declares them again (see declaredRecently). */
@@ -66,7 +66,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   /** The script that changes one element, behind the lines that keep our chains as configured. */
   const elementScript = (...elementLines: string[]) => new NftScript().add('structure', ...chainLines()).add('element', ...elementLines);
 
-  const run = async (script: NftScript): Promise<Verdict> => {
+  const run = async (script: NftScript): Promise<NftOutcome> => {
     let result;
     try {
       result = await runTool(['nft', '-f', '-'], { timeoutSeconds: config.command_timeout, input: script.text() });

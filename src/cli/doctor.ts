@@ -22,11 +22,11 @@ import type { CliContext } from './context.js';
 import { backendsInUse, compare, explainBackend, readFirewall, type FirewallView } from './inspect.js';
 import { describeVariant } from './iptables-variant.js';
 
-export type Verdict = 'ok' | 'warn' | 'fail';
+export type FindingStatus = 'ok' | 'warn' | 'fail';
 
 export interface Finding {
   check: string;
-  status: Verdict;
+  status: FindingStatus;
   message: string;
   /** What to do, when something is wrong. */
   fix?: string;
@@ -44,7 +44,7 @@ interface Doctor {
   firewalls?: Promise<FirewallView[]>;
 }
 
-const finding = (check: string, status: Verdict, message: string, fix?: string): Finding => ({ check, status, message, ...(fix ? { fix } : {}) });
+const finding = (check: string, status: FindingStatus, message: string, fix?: string): Finding => ({ check, status, message, ...(fix ? { fix } : {}) });
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 
 function statOrUndefined(path: string, follow = true): Stats | undefined {
@@ -482,7 +482,7 @@ export async function run(ctx: CliContext): Promise<number> {
     return failed > 0 ? 1 : 0;
   }
   const { paint } = ctx.out;
-  const marks: Record<Verdict, string> = { ok: paint('ok', 'ok  '), warn: paint('warn', 'WARN'), fail: paint('fail', 'FAIL') };
+  const marks: Record<FindingStatus, string> = { ok: paint('ok', 'ok  '), warn: paint('warn', 'WARN'), fail: paint('fail', 'FAIL') };
   for (const f of findings) {
     ctx.out.line(`${marks[f.status]} ${paint('bold', f.check.padEnd(12))} ${f.message}`);
     if (f.fix) ctx.out.line(`     ${' '.repeat(12)} ${paint('dim', `fix: ${f.fix}`)}`);
