@@ -108,7 +108,8 @@ export async function unblockFrom(ctx: CliContext, options: UnblockOptions & { f
   try {
     // Repeats once; an address inside a listed network is still lifted on its own, as it may be blocked on its own.
     const unique = [...new Map(list.entries.map((entry) => [entry.block.address, entry])).values()];
-    outcome = await releaseBlocks(env, state, backends, unique, operatorHold);
+    // As `palisade unblock ADDRESS`: the operator lets each address through, whoever holds it.
+    outcome = await releaseBlocks(env, state, backends, unique, 'everyone');
   } catch (error) {
     throw new CliFailure(`${sourceName(options.from)}: ${(error as Error).message}`);
   }

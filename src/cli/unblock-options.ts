@@ -12,8 +12,8 @@ export const unblockVerb = {
   summary: 'lift a block, wherever Palisade made it (by hand or from an alert)',
   details: [
     "If execd still has this block in its timeout list, its later delete finds nothing to do and says so.",
-    '--from lifts the operator\'s hold (what block --from gave) on every address of a list, one transaction per',
-    'firewall; a block an alert also holds stays until that alert ends (palisade unblock ADDRESS lifts every hold).',
+    '--from lifts every address of a list as palisade unblock ADDRESS does, every hold on it (the operator\'s and',
+    'every alert\'s), one transaction per firewall.',
   ],
   flags: {
     ...backendFlag('when the state has no entry: the firewall to remove it from (with --from: only this firewall)'),

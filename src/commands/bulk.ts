@@ -179,16 +179,16 @@ export interface BulkReleaseResult {
 }
 
 /**
- * The reverse of holdBlocks: the hold of `who` on each listed address goes, on every backend that has one;
- * a block nobody else holds leaves the firewall, one transaction per backend. A block an alert also holds
- * stays until that alert's delete (`palisade unblock ADDRESS` lifts every hold).
+ * The reverse of holdBlocks: the hold of `who` ("everyone": every hold, as `palisade unblock --from` lifts)
+ * on each listed address goes, on every backend that has one; a block nobody else holds leaves the firewall,
+ * one transaction per backend.
  */
 export async function releaseBlocks(
   env: BlockingEnv,
   state: StateStore,
   backends: readonly BackendName[],
   items: readonly BulkItem[],
-  who: HolderId,
+  who: HolderId | 'everyone',
 ): Promise<BulkReleaseResult> {
   const result: BulkReleaseResult = { removed: [], kept: [], absent: [], mode: 'transaction' };
   const found = new Set<BulkItem>();
@@ -197,11 +197,13 @@ export async function releaseBlocks(
       const now = nowSeconds();
       const removals: Array<{ item: BulkItem; entry: StateEntry }> = [];
       const lightened: Array<{ item: BulkItem; entry: StateEntry; remaining: StateEntry }> = [];
+      // One query per backend, not one per listed address.
+      const active = new Map(state.active(backendName, now).map((entry) => [entry.address, entry]));
       for (const item of items) {
-        const entry = state.get({ backend: backendName, address: item.block.address });
-        if (!entry || entry.expiresAt <= now) continue;
+        const entry = active.get(item.block.address);
+        if (!entry) continue;
         found.add(item);
-        if (!isHeldBy(entry, who)) {
+        if (who !== 'everyone' && !isHeldBy(entry, who)) {
           result.kept.push(note(item, `held on ${backendName} by ${entry.holders.map((holder) => holder.by).join(', ')}, not by the ${who.by}`));
           continue;
         }

@@ -10,7 +10,8 @@
  * Whoever can make the manager send an AR can lift every block with it, an alert author included when the
  * command is bound to an <active-response>. An alert built by analysisd always carries `rule` and `manager`
  * (analysisd adds both to every alert, and an AR fires only from a rule), and the API sends
- * only the alert its caller wrote: a message that has either is a rule match, and is refused.
+ * only the alert its caller wrote: a message that has either is a rule match, and is refused. A 5.x finding
+ * from a rule carries it as wazuh.rule (its top level is the finding's own, where `rule` may be an ECS field).
  */
 import { blockText, overlaps } from '../runtime/address.js';
 import { targetSource, type AddressTarget } from './address-target.js';
@@ -22,7 +23,13 @@ import { unusedOptionRefusal } from './common.js';
 const ruleMatchKeys = ['rule', 'manager'] as const;
 
 function ruleMatchRefusal(ctx: CommandContext): Targeting<never> | undefined {
-  const found = ruleMatchKeys.filter((key) => Object.hasOwn(ctx.alert, key));
+  const { wazuh } = ctx.alert;
+  const found =
+    ctx.request.dialect === '5.x'
+      ? typeof wazuh === 'object' && wazuh !== null && Object.hasOwn(wazuh, 'rule')
+        ? ['wazuh.rule']
+        : []
+      : ruleMatchKeys.filter((key) => Object.hasOwn(ctx.alert, key));
   if (found.length === 0) return undefined;
   return {
     ok: false,

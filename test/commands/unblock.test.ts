@@ -4,7 +4,7 @@
  * simulator as execd runs a `!command` (timeout 0, no ar.conf entry), and the operator CLI.
  */
 import { describe, expect, it } from 'vitest';
-import { alertFrom, apiAlert } from '../harness/alerts.js';
+import { alertFrom, apiAlert, finding5 } from '../harness/alerts.js';
 import { labWithInstalls, palisadeJson } from '../harness/verbs.js';
 
 /** What an analysisd alert always has (rule, manager); what an API request carries is only its caller's data (apiAlert). */
@@ -92,6 +92,25 @@ describe('palisade-unblock', () => {
     expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'error', reason: expect.stringContaining('never from an <active-response> bound to a rule') });
     expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
     expect(fx.install.stateEntries()).toHaveLength(1);
+  });
+
+  it('refuses a 5.x finding bound to a rule (it has wazuh.rule), as it refuses a 4.x alert from a rule match', async () => {
+    setUp();
+    const [attacker] = fx.lab.attacker4;
+    await fx.execd.add('palisade-drop', ruleAlert(attacker));
+    const run = await fx.execd.enable('palisade-unblock', finding5(attacker));
+    expect(run.exitCode).toBe(255);
+    expect(run.stderr).toContain('refuses an alert from a rule match (it has wazuh.rule)');
+    expect(fx.install.logRecords().at(-1)).toMatchObject({ event: 'error', reason: expect.stringContaining('never from an <active-response> bound to a rule') });
+    expect(await fx.lab.canConnect(attacker, 500)).toBe(false);
+    expect(fx.install.stateEntries()).toEqual([expect.objectContaining({ address: attacker })]);
+
+    // What the API sends in 5.x, its caller's document without wazuh.rule, lifts it.
+    const lifted = await fx.execd.enable('palisade-unblock', { wazuh: { agent: { id: '001' } }, source: { ip: attacker } });
+    expect(lifted.exitCode).toBe(0);
+    expect(lifted.stderr).toContain(`unblocked ${attacker} on nftables`);
+    expect(await fx.lab.canConnect(attacker)).toBe(true);
+    expect(fx.install.stateEntries()).toEqual([]);
   });
 
   it('refuses malformed, shell-like and option-like addresses with Wazuh\'s words, and changes nothing', async () => {
