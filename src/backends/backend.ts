@@ -37,6 +37,11 @@ export interface EnsureOutcome {
   /** True when tables, chains or sets had to be created (after a reload, a flush or a reboot). */
   created: boolean;
   restored: number;
+  /**
+   * Every set of ours was gone and is now new, holding the `restored` blocks and nothing else: whoever has
+   * the state at hand need not list them back (reconcile after a reload).
+   */
+  fresh?: boolean;
 }
 
 /** A block as the firewall itself reports it. */

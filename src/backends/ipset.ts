@@ -136,7 +136,7 @@ export function createIpsetBackend(ctx: BackendContext): Backend {
       ...missingRules.flat().map(({ chain, set }) => `rule ${chain} --match-set ${set.name}`),
     ];
     logRecreated(ctx, 'ipset', missing, entries.length);
-    return { created: true, restored: entries.length };
+    return { created: true, restored: entries.length, fresh: missingSets.length === sets.length };
   };
 
   /** The common case: every set rule is there, which one -C batch per family proves (a missing set fails it too). */

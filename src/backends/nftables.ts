@@ -66,6 +66,17 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
   /** The script that changes one element, behind the lines that keep our chains as configured. */
   const elementScript = (...elementLines: string[]) => new NftScript().add('structure', ...chainLines()).add('element', ...elementLines);
 
+  /** Whether our table exists, sets or not: `nft list tables` names them only, however many blocks they hold. */
+  const tableExists = async (): Promise<boolean> => {
+    // Unsure is "exists": the caller then lists what the table holds instead of trusting the replay.
+    try {
+      const result = await runTool(['nft', 'list', 'tables', 'inet'], { timeoutSeconds: config.command_timeout });
+      return result.exitCode !== 0 || result.stdout.split('\n').some((line) => line.trim() === `table ${table}`);
+    } catch {
+      return true;
+    }
+  };
+
   const run = async (script: NftScript): Promise<NftOutcome> => {
     let result;
     try {
@@ -241,7 +252,9 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
         return { created: false, restored: 0 };
       }
       if (verdict.kind === 'structure-broken') {
-        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.failure.message) };
+        // Gone whole (a reload, a reboot, nft flush ruleset), the table comes back holding what was replayed alone.
+        const fresh = !(await tableExists());
+        return { created: true, restored: await rebuild(`to set up table ${table}`, verdict.failure.message), fresh };
       }
       throw refusedError(`to set up table ${table}`, verdict.failure);
     },

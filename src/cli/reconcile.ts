@@ -11,9 +11,10 @@
  * sets with every unexpired block (for nftables one transaction, whatever the number of blocks); then one
  * listing shows what is still wrong: expired blocks a firewall without timers still holds, unexpired ones
  * still missing (a set flushed by hand), and blocks no state entry accounts for. Where the backend takes
- * batches (nftables, ipset), all of that is put right in one more transaction.
+ * batches (nftables, ipset), all of that is put right in one more transaction. After a rebuild that made
+ * every set anew from the state (a reload, a reboot), there is nothing to list: the sets hold the state.
  */
-import type { BackendName, Block } from '../backends/backend.js';
+import type { BackendName, Block, FirewallBlock } from '../backends/backend.js';
 import { openBackend, openStateStore } from '../commands/blocking.js';
 import { allowedBy, buildAllowlists } from '../runtime/allowlist.js';
 import { nowSeconds } from '../runtime/duration.js';
@@ -101,7 +102,10 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const ensured = await backend.ensure();
     report.recreated = ensured.created;
     report.restored = ensured.restored;
-    const held = new Map((await backend.list()).map((block) => [block.address, block]));
+    // Rebuilt from these very entries in one transaction, every set new: it holds exactly them, and listing
+    // 10,000 blocks back would only prove what the transaction already did.
+    const rebuilt = ensured.created && ensured.fresh === true && ensured.restored === active.length;
+    const held = new Map<string, FirewallBlock>(rebuilt ? active.map((entry) => [entry.address, blockOf(entry)]) : (await backend.list()).map((block) => [block.address, block]));
     const known = new Set(entries.map((entry) => entry.address));
     if (backend.applyBatch) {
       // One transaction for whatever is wrong, however many: a set flushed by hand may have lost 10,000 blocks.
@@ -109,14 +113,11 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
       const expiredHeld = expired.filter((entry) => held.has(entry.address));
       const unknown = [...held.values()].filter((block) => !known.has(block.address));
       const timed = (block: Block, ttl: number) => ({ block: { address: block.address, family: block.family, prefix: block.prefix }, ttl: Math.max(1, ttl) });
-      await backend.applyBatch({
-        add: missing.map((entry) => timed(entry, entry.expiresAt - now)),
-        renew: [],
-        remove: [
-          ...[...expiredHeld, ...allowListed.filter((entry) => held.has(entry.address))].map((entry) => timed(entry, 1)),
-          ...unknown.map((block) => timed(block, block.expiresIn ?? 1)),
-        ],
-      });
+      const remove = [
+        ...[...expiredHeld, ...allowListed.filter((entry) => held.has(entry.address))].map((entry) => timed(entry, 1)),
+        ...unknown.map((block) => timed(block, block.expiresIn ?? 1)),
+      ];
+      if (missing.length + remove.length > 0) await backend.applyBatch({ add: missing.map((entry) => timed(entry, entry.expiresAt - now)), renew: [], remove });
       report.readded = missing.length;
       report.expiredInFirewall = expiredHeld.length;
       report.removedUnknown = unknown.map((block) => block.address);

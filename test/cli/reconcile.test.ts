@@ -74,6 +74,17 @@ describe('after nft flush ruleset', () => {
     expect(await lab.canConnect(neighbour)).toBe(true);
     expect(await lab.canConnect(attacker6, 500)).toBe(false);
 
+    // One set gone, the table still there with a stranger in another set: what survived is listed, not trusted.
+    await nft('add', 'element', 'inet', 'palisade', 'addr4', `{ ${neighbour} }`);
+    await nft('flush', 'chain', 'inet', 'palisade', 'input');
+    await nft('flush', 'chain', 'inet', 'palisade', 'forward');
+    await nft('delete', 'set', 'inet', 'palisade', 'addr6');
+    const partial = await palisadeJson<{ ok: boolean; backends: Array<Record<string, unknown>> }>(install, ['reconcile'], { netns: lab.protectedNs });
+    expect(partial.backends).toEqual([expect.objectContaining({ backend: 'nftables', recreated: true, removedUnknown: [neighbour], active: 3 })]);
+    expect(await lab.canConnect(neighbour)).toBe(true);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+    expect(await lab.canConnect(attacker6, 500)).toBe(false);
+
     const quiet = expectSuccess(await cli('reconcile'));
     expect(quiet.stdout).toMatch(/^nftables: in order, 3 active block\(s\); nothing changed$/m);
     expect(expectSuccess(await cli('status')).stdout).toMatch(/^nftables +table inet palisade: ok$/m);
