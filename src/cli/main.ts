@@ -11,6 +11,7 @@ import { alignRows, flagLabel, globalFlags, parseArgs, UsageError, validateOptio
 import { createCliContext } from './context.js';
 import { createOutput, wantsColor } from './output.js';
 import { findVerb, verbs } from './verbs.js';
+import { allowJit } from '../runtime/jit.js';
 
 export const exitStatus = { ok: 0, problem: 1, usage: 2 } as const;
 
@@ -56,13 +57,9 @@ function verbFirst(args: readonly string[]): string[] {
   return i < args.length ? [args[i]!, ...args.slice(i + 1), ...leading] : [...leading];
 }
 
-/** Bun's JIT control, present in the compiled binary only. */
-const bunRuntime = (globalThis as { Bun?: { unsafe?: { setJITPolicy?(scale: number): void } } }).Bun;
-
 export async function runCli(argv: readonly string[], invokedAs: string): Promise<number> {
-  // The binary starts with the JIT held back, for alerts (scripts/build/build.sh); a verb may loop over
-  // 10,000 blocks, and that loop wants it.
-  bunRuntime?.unsafe?.setJITPolicy?.(1);
+  // A verb may loop over 10,000 blocks.
+  allowJit();
   const [first, ...rest] = verbFirst(argv);
   if (first === '--version' || first === 'version') {
     process.stdout.write(`palisade ${version}\n`);

@@ -14,6 +14,7 @@ import type { Config } from '../runtime/config.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import type { Logger } from '../runtime/log.js';
 import { isHeldBy, StateStore, stateDir, withHold, withoutHold, type Holder, type HolderId, type StateEntry } from '../runtime/state.js';
+import { allowJit } from '../runtime/jit.js';
 
 export interface BlockingEnv {
   /** Who acts: palisade-drop, palisade-nftables-drop, palisade (the CLI). An AR command holds its blocks under this name. */
@@ -67,6 +68,8 @@ export function openBackend(
     configFileMode: env.configFileMode,
     log: env.log,
     restorable: () => {
+      // Asked only when the backend found its tables gone: every block is put back, a loop over thousands.
+      allowJit();
       const now = nowSeconds();
       const known = options.known?.()?.filter((entry) => entry.expiresAt > now);
       return (known ?? state.active(name, now)).filter((entry) => entry.address !== options.changing);
