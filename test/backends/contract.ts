@@ -156,7 +156,10 @@ export function testBackendContract(subject: ContractSubject): void {
         await fw.wipe();
         // The wipe is real: the firewall lost every block.
         expect(await fw.held()).toEqual([]);
-        expect(await must('ensure', { restorable })).toEqual({ created: caps.ownStructure.supported, restored: restorable.length });
+        const healed = (await must('ensure', { restorable })) as { created: boolean; restored: number; fresh?: boolean };
+        expect({ created: healed.created, restored: healed.restored }).toEqual({ created: caps.ownStructure.supported, restored: restorable.length });
+        // A backend that says whether every set was made anew (reconcile then trusts the replay) must say so here.
+        if ('fresh' in healed) expect(healed.fresh).toBe(true);
         expect(await fw.held()).toEqual(sortedAddresses(restorable));
         expect(await fw.ours()).toEqual(whole);
         // Healed once: a second ensure finds everything in place.
