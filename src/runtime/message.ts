@@ -3,7 +3,7 @@
  *
  * 4.x: {"version":1,"origin":{...},"command":"add"|"delete","parameters":{"extra_args":[],"alert":{...},"program":"..."}}
  * 5.x: the whole finding (WCS/ECS) with wazuh.active_response{type, stateful_timeout, extra_arguments, ...}, and
- *      execd's "command":"enable"|"disable" appended as its last member (shared/wazuh5-execd/README.md).
+ *      execd's "command":"enable"|"disable" appended as its last member.
  * The dialect is told from the document itself: a top-level `wazuh` object is 5.x (4.x never has one at the top,
  * and a finding's own fields, which a 5.x document carries at its top, can never make it read as 4.x).
  * Both come out as one ArRequest, so every command gets the same target from either.
