@@ -16,6 +16,16 @@ export interface ToolDetails {
   stderr?: string | undefined;
 }
 
+/** An error whose record carries the program or file behind it (ToolDetails) besides the message. */
+export class ToolDetailError extends PalisadeError {
+  constructor(
+    message: string,
+    readonly details: ToolDetails = {},
+  ) {
+    super(message);
+  }
+}
+
 /** etc/palisade.yml (or a layer of it) is not what Palisade can run with. */
 export class ConfigError extends PalisadeError {
   override name = 'ConfigError';
@@ -27,14 +37,8 @@ export class LockError extends PalisadeError {
 }
 
 /** A firewall refused or failed: thrown by backends/ only, carrying the tool's own words. */
-export class BackendError extends PalisadeError {
-  constructor(
-    message: string,
-    readonly details: ToolDetails = {},
-  ) {
-    super(message);
-    this.name = 'BackendError';
-  }
+export class BackendError extends ToolDetailError {
+  override name = 'BackendError';
 }
 
 /** `backend: auto` found no firewall tool on this host. */
@@ -43,14 +47,8 @@ export class NoFirewallError extends PalisadeError {
 }
 
 /** A program Palisade ran (runtime/exec.ts) exited with a failure: the message is its argv and first stderr line. */
-export class ToolRefusedError extends PalisadeError {
-  constructor(
-    message: string,
-    readonly details: ToolDetails = {},
-  ) {
-    super(message);
-    this.name = 'ToolRefusedError';
-  }
+export class ToolRefusedError extends ToolDetailError {
+  override name = 'ToolRefusedError';
 }
 
 /** palisade-disable-account cannot lock or unlock this account safely. */
@@ -59,14 +57,8 @@ export class AccountError extends PalisadeError {
 }
 
 /** palisade-notify has no usable webhook, or the webhook refused the notification. */
-export class NotifyError extends PalisadeError {
-  constructor(
-    message: string,
-    readonly details: ToolDetails = {},
-  ) {
-    super(message);
-    this.name = 'NotifyError';
-  }
+export class NotifyError extends ToolDetailError {
+  override name = 'NotifyError';
 }
 
 /** A CLI verb could not do its work: the message says what went wrong and what to do. Exit status 1. */
@@ -94,12 +86,6 @@ export class HttpRequestError extends PalisadeError {
 }
 
 /** A credential or CA file (http-secrets.ts) cannot be used: missing, open to others, too short. */
-export class CredentialError extends PalisadeError {
-  constructor(
-    message: string,
-    readonly details: ToolDetails = {},
-  ) {
-    super(message);
-    this.name = 'CredentialError';
-  }
+export class CredentialError extends ToolDetailError {
+  override name = 'CredentialError';
 }
