@@ -4,6 +4,9 @@
  * self-heal that re-applies every block after a firewall reload. Writes bench/RESULTS.md's kernel section.
  *
  *   make bench-kernel            (sizes 0, 10000, 50000; BENCH_SIZES=0,1000 to change)
+ *
+ * The blocks already there are in the state as a threat list leaves them (BENCH_STATE=bulk, the default: one
+ * sorted bulk file the add searches), or as alerts leave them (BENCH_STATE=files: one file each).
  */
 import { execa } from 'execa';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,10 +16,12 @@ import { repoRoot } from '../test/harness/bundle.js';
 import { Execd } from '../test/harness/execd.js';
 import { createInstall } from '../test/harness/install.js';
 import { createLab } from '../test/harness/netns.js';
+import { writeSortedFile } from '../src/runtime/sorted-file.js';
 
 const backends = (process.env.BENCH_BACKENDS ?? 'nftables,ipset,iptables').split(',');
 const sizes = (process.env.BENCH_SIZES ?? '0,10000,50000').split(',').map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
+const layout = process.env.BENCH_STATE ?? 'bulk';
 
 /** The n-th address of 198.18.0.0/15, the benchmarking range. */
 const benchAddress = (n: number) => `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
@@ -37,10 +42,13 @@ async function measure(backend: string, size: number): Promise<Row> {
     // N blocks as a reload would leave them: in the state, not in the kernel. The first add restores them all.
     mkdirSync(install.blocksDir, { recursive: true });
     const now = Math.floor(Date.now() / 1000);
-    for (let n = 0; n < size; n++) {
+    const entries = Array.from({ length: size }, (_, n) => {
       const address = benchAddress(n);
-      writeFileSync(join(install.blocksDir, `${backend}-${address}.json`), JSON.stringify({ address, family: 4, prefix: 32, backend, command: 'bench', since: now, expiresAt: now + 86_400 }));
-    }
+      const holders = [{ by: 'operator', since: now, expiresAt: now + 86_400 }];
+      return { address, family: 4, prefix: 32, backend, holders, since: now, expiresAt: now + 86_400 };
+    });
+    if (layout === 'bulk') writeSortedFile(join(install.blocksDir, `${backend}.bulk`), new Map(entries.map((entry) => [entry.address, JSON.stringify(entry)])), { mode: 0o640 });
+    else for (const entry of entries) writeFileSync(join(install.blocksDir, `${backend}-${entry.address}.json`), JSON.stringify(entry));
     const execd = new Execd(install, { netns: lab.protectedNs, hangMs: 600_000 });
     const alert = (address: string) => ({ rule: { id: '5712' }, data: { srcip: address } });
     let started = performance.now();
@@ -91,7 +99,8 @@ const section = `<!-- kernel-scale:start -->
 
 Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), kernel ${kernel},
 by \`make bench-kernel\`: each figure is a whole invocation through the execd stand-in (spawn to exit, kernel
-change included), median of ${rounds}, in a network namespace holding that many blocks. The restore column is the
+change included), median of ${rounds}, in a network namespace holding that many blocks, recorded in the state
+${layout === 'bulk' ? 'as one bulk file (what `palisade block --from` writes: the add and delete search it)' : 'as one file each (what alerts write)'}. The restore column is the
 one invocation that finds the firewall wiped and re-applies every block from the state. These machines are
 shared and noisy: read the ratios within one run.
 

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Execd } from './harness/execd.js';
 import { createInstall, type Install } from './harness/install.js';
 import { createLab, type Lab } from './harness/netns.js';
+import { expectSuccess, palisade } from './harness/verbs.js';
 
 const alertFrom = (srcip: string) => ({ rule: { level: 10, id: '5712', description: 'sshd: brute force trying to get access to the system.' }, data: { srcip } });
 
@@ -114,5 +115,29 @@ describe('a full disk', () => {
     expect(await lab.canConnect(neighbour)).toBe(true);
     expect(await kernelElements()).toEqual([]);
     expect(install.stateEntries()).toEqual([]);
+  });
+
+  it('with the state file system full, a threat list blocks nothing and says so, and a listed address can still be unblocked', async () => {
+    install = createInstall({ config: 'backend: nftables\n' });
+    const stateDir = join(install.root, 'var', 'palisade');
+    await smallFileSystemAt(stateDir);
+    const [attacker, neighbour, spare] = lab.attacker4;
+    const cli = (...args: string[]) => palisade(install, args, { netns: lab.protectedNs, ...(args.includes('-') ? { input: `${attacker}\n${neighbour}\n` } : {}) });
+    expect((await cli('block', '--from', '-')).exitCode).toBe(0);
+    fill(stateDir);
+
+    // 2,000 entries need more than the space left: refused whole, before the kernel is touched.
+    const list = Array.from({ length: 2000 }, (_, n) => `198.18.${n >> 8}.${n & 255}`).concat(spare).join('\n');
+    const refused = await palisade(install, ['block', '--from', '-'], { netns: lab.protectedNs, input: list });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/nothing was blocked, the state is as it was: cannot record the list's blocks in .*ENOSPC.*Free space on that file system/);
+    expect(await lab.canConnect(spare)).toBe(true);
+    expect((await kernelElements()).length).toBe(2);
+
+    // Lifting a listed address blanks its line in place: no free space needed.
+    expectSuccess(await cli('unblock', attacker));
+    expect(await lab.canConnect(attacker)).toBe(true);
+    expect(await lab.canConnect(neighbour, 500)).toBe(false);
+    expect(install.stateEntries().map((entry) => entry.address)).toEqual([neighbour]);
   });
 });

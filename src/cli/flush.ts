@@ -45,7 +45,7 @@ export async function run(ctx: CliContext, options: FlushOptions): Promise<numbe
       const ofBackend = state.all(backend);
       try {
         await (await openBackend(env, backend, state)).flush();
-        for (const entry of ofBackend) state.remove(entry);
+        state.change({ remove: ofBackend });
         results.push({ backend, removed: ofBackend.length });
       } catch (error) {
         results.push({ backend, removed: 0, error: (error as Error).message });

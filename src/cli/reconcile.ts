@@ -95,7 +95,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
     const allowListed = entries.filter((entry) => entry.expiresAt > now && allowedBy(blockOf(entry), allowlists[entry.family]));
     const active = entries.filter((entry) => entry.expiresAt > now && !allowListed.includes(entry));
     // Out of the state first: ensure() must not put an expired or allow-listed block back.
-    for (const entry of [...expired, ...allowListed]) state.remove(entry);
+    state.change({ remove: [...expired, ...allowListed] });
     report.expired = expired.length;
     report.lifted = allowListed.map((entry) => entry.address);
     const backend = await openBackend(env, report.backend, state, { known: () => active });

@@ -1,7 +1,7 @@
 /**
  * Many blocks at once, from a threat list (palisade block --from, unblock --from): the same state entries
  * and holds as holdBlock and releaseBlock, but one firewall transaction per backend (Backend.applyBatch)
- * instead of one tool run per address, and one flush of the state files instead of one fsync each.
+ * instead of one tool run per address, and one write of the state (StateStore.change) instead of one per entry.
  *
  * The rules are those of `palisade block ADDRESS`: an address already held gets the operator's hold and is
  * "present"; one inside a wider blocked network that lasts long enough is "skipped", a network inside one
@@ -12,9 +12,8 @@
 import type { BackendName, Block, TimedBlock } from '../backends/backend.js';
 import { isSingleHost, overlaps, widenTo } from '../runtime/address.js';
 import { nowSeconds } from '../runtime/duration.js';
-import { runTool } from '../runtime/exec.js';
 import { isHeldBy, withHold, withoutHold, type HolderId, type StateEntry, type StateStore } from '../runtime/state.js';
-import { openBackend, releaseBlock, holdBlock, type BlockingEnv, type BlockReason } from './blocking.js';
+import { openBackend, releaseBlock, holdBlock, StateWriteError, type BlockingEnv, type BlockReason } from './blocking.js';
 
 export interface BulkItem {
   line: number;
@@ -40,14 +39,6 @@ export interface BulkBlockResult {
 }
 
 const note = (item: BulkItem, reason: string): BulkNote => ({ line: item.line, address: item.block.address, reason });
-
-/** syncfs of the state's file system: one flush for thousands of entry files (runtime/atomic-file.ts). */
-function flushFileSystem(env: BlockingEnv, dir: string): () => Promise<void> {
-  return async () => {
-    const result = await runTool(['sync', '-f', dir], { timeoutSeconds: env.config.command_timeout });
-    if (result.exitCode !== 0) throw new Error(`sync -f ${dir} failed: ${result.stderr.trim()}`);
-  };
-}
 
 /** Active networks under each wider network the list could name, keyed by that network: no scan of every pair. */
 function narrowerNetworks(active: readonly StateEntry[], listPrefixes: ReadonlySet<number>): Map<string, StateEntry[]> {
@@ -128,9 +119,14 @@ export async function holdBlocks(
     if (!backend.applyBatch) return { ...planned, applied: false };
 
     // The state first: a block the state cannot record is never made.
-    const flush = flushFileSystem(env, state.blocksDir);
-    await state.putMany([...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)], flush);
-    for (const entry of removed) state.remove(entry);
+    try {
+      state.change({ put: [...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)], remove: removed });
+    } catch (error) {
+      throw new StateWriteError(
+        `cannot record the list's blocks in ${state.blocksDir} (${(error as Error).message}), and a block the state does not hold is never made. ` +
+          'Free space on that file system (or make it writable) and run the command again',
+      );
+    }
     const written = new Map([...active, ...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)].map((entry) => [entry.address, entry]));
     for (const entry of removed) written.delete(entry.address);
     known = [...written.values()];
@@ -141,8 +137,7 @@ export async function holdBlocks(
     } catch (error) {
       // The firewall holds what it held before: so must the state.
       known = undefined;
-      for (const { entry } of add) state.remove(entry);
-      await state.putMany([...kept.map(({ previous }) => previous), ...removed], flush);
+      state.change({ put: [...kept.map(({ previous }) => previous), ...removed], remove: add.map(({ entry }) => entry) });
       throw error;
     }
     known = undefined;
@@ -197,9 +192,9 @@ export async function releaseBlocks(
       const now = nowSeconds();
       const removals: Array<{ item: BulkItem; entry: StateEntry }> = [];
       const lightened: Array<{ item: BulkItem; entry: StateEntry; remaining: StateEntry }> = [];
-      // One entry file per listed address: a short list against 50,000 blocks reads a handful of files.
+      const held = state.getMany(backendName, items.map((item) => item.block.address));
       for (const item of items) {
-        const entry = state.get({ backend: backendName, address: item.block.address });
+        const entry = held.get(item.block.address);
         if (!entry || entry.expiresAt <= now) continue;
         found.add(item);
         if (who !== 'everyone' && !isHeldBy(entry, who)) {
@@ -210,18 +205,17 @@ export async function releaseBlocks(
         if (remaining) lightened.push({ item, entry, remaining });
         else removals.push({ item, entry });
       }
-      const flush = flushFileSystem(env, state.blocksDir);
-      await state.putMany(lightened.map(({ remaining }) => remaining), flush);
+      state.change({ put: lightened.map(({ remaining }) => remaining) });
       for (const { item, remaining } of lightened) result.kept.push(note(item, `still held on ${backendName} by ${remaining.holders.map((holder) => holder.by).join(', ')}`));
       if (removals.length === 0) return [];
       // Opened only where something is to be removed: most backends hold none of the list.
       const backend = await openBackend(env, backendName, state);
       if (!backend.applyBatch) return removals;
-      for (const { entry } of removals) state.remove(entry);
+      state.change({ remove: removals.map(({ entry }) => entry) });
       try {
         await backend.applyBatch({ add: [], renew: [], remove: removals.map(({ entry }) => ({ block: blockOfEntry(entry), ttl: Math.max(1, entry.expiresAt - now) })) });
       } catch (error) {
-        await state.putMany(removals.map(({ entry }) => entry), flush);
+        state.change({ put: removals.map(({ entry }) => entry) });
         throw error;
       }
       for (const { item } of removals) result.removed.push(note(item, `unblocked on ${backendName}`));

@@ -1,18 +1,26 @@
 /**
  * What Palisade has blocked, so that a delete undoes exactly it, a firewall reload can be repaired and the
- * operator can list it. One small JSON file per block in var/palisade/blocks/, each replaced atomically
- * (temp file + rename) and changed only under the state lock: an alert costs one file write whether 10 or
- * 50,000 addresses are blocked, concurrent invocations never lose an entry, and a crash never leaves half
- * an entry behind.
+ * operator can list it. Kept in var/palisade/blocks/, changed only under the state lock, in two forms:
+ *
+ * - one small JSON file per block ("nftables-203.0.113.7.json"), replaced atomically (temp file + rename):
+ *   an alert costs one file write whether 10 or 50,000 addresses are blocked;
+ * - one sorted file per backend for blocks written many at once ("nftables.bulk", runtime/sorted-file.ts):
+ *   a threat list of 10,000 is one file written, not 10,000, and an alert still finds its address in it
+ *   with a binary search.
+ *
+ * An address's own file, when there is one, is its whole entry: it takes precedence over its line in the
+ * bulk file, so an alert changes a listed block by writing that one small file. Concurrent invocations never
+ * lose an entry, and a crash never leaves half an entry behind.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames, type BackendName } from './backend-names.js';
-import { writeFileAtomic, writeFilesAtomic } from './atomic-file.js';
+import { removeIfPresent, syncDirectory, writeFileAtomic } from './atomic-file.js';
 import { nowSeconds } from './duration.js';
 import { lazy } from './lazy.js';
 import { acquireLock } from './lock.js';
+import { blankInSortedFile, findInSortedFile, readSortedFile, writeSortedFile } from './sorted-file.js';
 
 export const holderSchema = lazy(() =>
   z.object({
@@ -110,6 +118,34 @@ function fileName(key: EntryKey): string {
   return `${key.backend}-${key.address.replace('/', '_')}.json`;
 }
 
+const bulkSuffix = '.bulk';
+
+/** "nftables.bulk": a backend's entries written many at once, one line each, sorted by address. */
+function bulkFileName(backend: BackendName): string {
+  return `${backend}${bulkSuffix}`;
+}
+
+function backendOfBulkFile(name: string): BackendName | undefined {
+  const backend = name.slice(0, -bulkSuffix.length);
+  return name.endsWith(bulkSuffix) && (backendNames as readonly string[]).includes(backend) ? (backend as BackendName) : undefined;
+}
+
+export interface StateChange {
+  put?: readonly StateEntry[];
+  remove?: readonly EntryKey[];
+}
+
+/** An entry's JSON text, checked against its schema; `detail` says in one line what is wrong. */
+function parseEntry(text: string): { success: true; data: StateEntry } | { success: false; detail: string } {
+  let parsed: ReturnType<ReturnType<typeof stateEntrySchema>['safeParse']>;
+  try {
+    parsed = stateEntrySchema().safeParse(JSON.parse(text));
+  } catch (error) {
+    return { success: false, detail: (error as Error).message.split('\n')[0] ?? 'invalid' };
+  }
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, detail: parsed.error.message.split('\n')[0] ?? 'invalid' };
+}
+
 export class StateStore {
   readonly blocksDir: string;
 
@@ -121,21 +157,45 @@ export class StateStore {
   }
 
   get(key: EntryKey): StateEntry | undefined {
-    return this.readFile(fileName(key));
+    const own = this.readFile(fileName(key));
+    if (own) return own;
+    const path = this.bulkPath(key.backend);
+    const line = findInSortedFile(path, key.address);
+    return line === undefined ? undefined : this.parseBulkLine(path, key, line);
   }
 
-  /** Every entry, expired ones included; optionally one backend's. Reads the whole directory: not for the add path. */
-  all(backend?: BackendName): StateEntry[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.blocksDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
+  /** The entries of these addresses on one backend that the state holds: the bulk file is read once, not searched each time. */
+  getMany(backend: BackendName, addresses: readonly string[]): Map<string, StateEntry> {
+    const path = this.bulkPath(backend);
+    const listed = new Map(readSortedFile(path).map((line) => [line.key, line]));
+    const found = new Map<string, StateEntry>();
+    for (const address of addresses) {
+      const key = { backend, address };
+      const line = listed.get(address);
+      const entry = this.readFile(fileName(key)) ?? (line && this.parseBulkLine(`${path}:${line.line}`, key, line.value));
+      if (entry) found.set(address, entry);
     }
-    return names
-      .filter((name) => name.endsWith('.json') && (backend === undefined || name.startsWith(`${backend}-`)))
-      .flatMap((name) => this.readFile(name) ?? []);
+    return found;
+  }
+
+  /** Every entry, expired ones included; optionally one backend's. Reads the whole state: not for the add path. */
+  all(backend?: BackendName): StateEntry[] {
+    const names = this.names();
+    const own = names.filter((name) => name.endsWith('.json') && (backend === undefined || name.startsWith(`${backend}-`)));
+    const entries = own.flatMap((name) => this.readFile(name) ?? []);
+    const superseding = new Set(own);
+    for (const name of names) {
+      const bulkBackend = backendOfBulkFile(name);
+      if (bulkBackend === undefined || (backend !== undefined && bulkBackend !== backend)) continue;
+      const path = join(this.blocksDir, name);
+      for (const { key: address, value, line } of readSortedFile(path, (line) => this.onCorrupt(`${path}:${line}`, 'not an address and an entry'))) {
+        const key = { backend: bulkBackend, address };
+        if (superseding.has(fileName(key))) continue;
+        const entry = this.parseBulkLine(`${path}:${line}`, key, value);
+        if (entry) entries.push(entry);
+      }
+    }
+    return entries;
   }
 
   /** Unexpired entries of a backend: what its firewall must hold. */
@@ -143,29 +203,48 @@ export class StateStore {
     return this.all(backend).filter((entry) => entry.expiresAt > now);
   }
 
+  /** One entry, in its own file: an alert's write, whatever the size of the state. */
   put(entry: StateEntry): void {
     mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
     writeFileAtomic(join(this.blocksDir, fileName(entry)), `${JSON.stringify(entry)}\n`, { mode: 0o640 });
   }
 
   /**
-   * Many entries with one flush of the file system (`flush`: a syncfs, which only a tool can do from here)
-   * instead of one fsync each: for bulk blocks from a threat list. Each entry is still replaced whole.
+   * One entry out of the state, from its own file and its bulk line alike (or the line would be back). The
+   * line is blanked in place: no rewrite of a 10,000-line file for one address, and no free space needed, so
+   * an unblock works on a full disk.
    */
-  async putMany(entries: readonly StateEntry[], flush: () => Promise<void>): Promise<void> {
-    if (entries.length === 0) return;
-    mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
-    await writeFilesAtomic(entries.map((entry) => ({ path: join(this.blocksDir, fileName(entry)), content: `${JSON.stringify(entry)}\n` })), { mode: 0o640 }, flush);
+  remove(key: EntryKey): boolean {
+    // The line first: a crash between the two leaves the entry whole, as it was, never an older line of it.
+    const listed = blankInSortedFile(this.bulkPath(key.backend), key.address);
+    return this.removeFile(fileName(key)) || listed;
   }
 
-  remove(key: EntryKey): boolean {
-    try {
-      unlinkSync(join(this.blocksDir, fileName(key)));
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
+  /**
+   * Many entries written and removed at once: one rewrite of each backend's bulk file instead of a file
+   * per entry (a 10,000-line threat list). The bulk file is replaced and made durable first; only then do
+   * the changed addresses' own files go (they would take precedence over their new lines), so a crash at
+   * any point leaves each entry whole, as it was or as it is now.
+   */
+  change({ put = [], remove = [] }: StateChange): void {
+    if (put.length + remove.length === 0) return;
+    mkdirSync(this.blocksDir, { recursive: true, mode: 0o750 });
+    const names = new Set(this.names());
+    for (const backend of new Set([...put, ...remove].map((key) => key.backend))) {
+      const path = this.bulkPath(backend);
+      const lines = new Map(readSortedFile(path).map(({ key, value }) => [key, value]));
+      const before = lines.size;
+      let removed = 0;
+      for (const key of remove) if (key.backend === backend && lines.delete(key.address)) removed += 1;
+      for (const entry of put) if (entry.backend === backend) lines.set(entry.address, JSON.stringify(entry));
+      if (removed === 0 && put.every((entry) => entry.backend !== backend) && lines.size === before) continue;
+      if (lines.size > 0) writeSortedFile(path, lines, { mode: 0o640 });
+      else removeIfPresent(path);
     }
+    syncDirectory(this.blocksDir);
+    const superseded = [...put, ...remove].map(fileName).filter((name) => names.has(name));
+    for (const name of superseded) this.removeFile(name);
+    if (superseded.length > 0) syncDirectory(this.blocksDir);
   }
 
   /** Runs `change` holding the lock, so that the firewall and these files agree whenever it is free. */
@@ -197,6 +276,37 @@ export class StateStore {
     }
   }
 
+  private bulkPath(backend: BackendName): string {
+    return join(this.blocksDir, bulkFileName(backend));
+  }
+
+  private names(): string[] {
+    try {
+      return readdirSync(this.blocksDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  private removeFile(name: string): boolean {
+    try {
+      unlinkSync(join(this.blocksDir, name));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  /** A line of a bulk file: left out, and reported, when it is not a valid entry of that very address. */
+  private parseBulkLine(where: string, key: EntryKey, text: string): StateEntry | undefined {
+    const parsed = parseEntry(text);
+    if (parsed.success && parsed.data.backend === key.backend && parsed.data.address === key.address) return parsed.data;
+    this.onCorrupt(where, parsed.success ? `it names ${parsed.data.backend} ${parsed.data.address}` : parsed.detail);
+    return undefined;
+  }
+
   private readFile(name: string): StateEntry | undefined {
     const path = join(this.blocksDir, name);
     let text: string;
@@ -206,12 +316,7 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    let parsed: ReturnType<ReturnType<typeof stateEntrySchema>['safeParse']>;
-    try {
-      parsed = stateEntrySchema().safeParse(JSON.parse(text));
-    } catch (error) {
-      parsed = { success: false, error: error as z.core.$ZodError } as never;
-    }
+    const parsed = parseEntry(text);
     if (parsed.success) return parsed.data;
     // A damaged entry must not stop every later block: set it aside where the operator can see it.
     try {
@@ -219,7 +324,7 @@ export class StateStore {
     } catch {
       // Another invocation set it aside first.
     }
-    this.onCorrupt(`${path}.corrupt`, (parsed.error as Error).message.split('\n')[0] ?? 'invalid');
+    this.onCorrupt(`${path}.corrupt`, parsed.detail);
     return undefined;
   }
 }

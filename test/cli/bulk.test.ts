@@ -122,6 +122,32 @@ describe('block --from on nftables', () => {
     expect(install.stateEntries()).toEqual([]);
   });
 
+  it("an alert on a listed address adds its hold; the alert's delete leaves the list's block, the operator's unblock lifts it", async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    const listed = Array.from({ length: 300 }, (_, n) => `198.18.${n >> 8}.${n & 255}`);
+    expect(await palisadeJson<Summary>(install, ['block', '--from', listFile('listed.txt', `${[...listed, attacker, neighbour].join('\n')}\n`)], { netns: lab.protectedNs })).toMatchObject({ added: 302 });
+    const execd = new Execd(install, { netns: lab.protectedNs });
+    const alert = { rule: { id: '5712' }, data: { srcip: attacker } };
+    const add = await execd.add('palisade-drop', alert);
+    expect(add.exitCode).toBe(0);
+    const holders = () => install.stateEntries().find((entry) => entry.address === attacker)?.holders as Array<{ by: string }> | undefined;
+    expect(holders()?.map((holder) => holder.by)).toEqual(['operator', 'palisade-drop']);
+
+    expect((await execd.expire(add.rkey)).exitCode).toBe(0);
+    expect(holders()?.map((holder) => holder.by)).toEqual(['operator']);
+    expect(await lab.canConnect(attacker, 500)).toBe(false);
+
+    expectSuccess(await cli('unblock', attacker));
+    expect(holders()).toBeUndefined();
+    expect(await lab.canConnect(attacker)).toBe(true);
+    expect(await lab.canConnect(neighbour, 500)).toBe(false);
+    expect(install.stateEntries()).toHaveLength(301);
+    // What reconcile finds in the state is what the kernel holds: the lifted address does not come back.
+    const reconcile = await palisadeJson<{ backends: Array<Record<string, unknown>> }>(install, ['reconcile'], { netns: lab.protectedNs });
+    expect(reconcile.backends).toEqual([expect.objectContaining({ backend: 'nftables', active: 301, readded: 0, removedUnknown: [] })]);
+    expect(await lab.canConnect(attacker)).toBe(true);
+  });
+
   it('a network of the list replaces narrower blocked networks; one inside a wider block is skipped', async () => {
     expectSuccess(await cli('block', '198.51.100.64/26'));
     expectSuccess(await cli('block', '203.0.113.0/24'));

@@ -24,11 +24,32 @@ export function readLogRecords(path: string): Array<Record<string, unknown>> {
     .map((rest) => JSON.parse(rest) as Record<string, unknown>);
 }
 
+/**
+ * The state as its files hold it, in the order of the entry files' names. Written here from the layout, not
+ * through src/runtime/state.ts, so that a test checks what is on disk and not what the store believes.
+ */
+export function readStateFiles(blocksDir: string): Array<Record<string, unknown>> {
+  const names = existsSync(blocksDir) ? readdirSync(blocksDir) : [];
+  const entries = new Map<string, Record<string, unknown>>();
+  for (const name of names.filter((name) => name.endsWith('.json'))) entries.set(name, JSON.parse(readFileSync(join(blocksDir, name), 'utf8')) as Record<string, unknown>);
+  for (const bulk of names.filter((name) => name.endsWith('.bulk'))) {
+    const backend = bulk.slice(0, -'.bulk'.length);
+    for (const line of readFileSync(join(blocksDir, bulk), 'utf8').split('\n').filter(Boolean)) {
+      const tab = line.indexOf('\t');
+      // A line blanked in place is a removed entry.
+      if (line.slice(tab + 1).trim() === '') continue;
+      const name = `${backend}-${line.slice(0, tab).replace('/', '_')}.json`;
+      if (!entries.has(name)) entries.set(name, JSON.parse(line.slice(tab + 1)) as Record<string, unknown>);
+    }
+  }
+  return [...entries.keys()].sort().map((name) => entries.get(name)!);
+}
+
 export interface Install {
   /** The install dir, what /var/ossec is on an agent. */
   readonly root: string;
   readonly logFile: string;
-  /** var/palisade/blocks: one JSON file per block. */
+  /** var/palisade/blocks: a JSON file per block, and a sorted bulk file per backend for lists. */
   readonly blocksDir: string;
   /** The path of one command's link. */
   commandPath(name: string): string;
@@ -38,6 +59,7 @@ export interface Install {
   logLines(): string[];
   /** The JSON records of the log, parsed. */
   logRecords(): Array<Record<string, unknown>>;
+  /** Every state entry as stored, read from the files themselves: an address's own file over its bulk line. */
   stateEntries(): Array<Record<string, unknown>>;
   remove(): void;
 }
@@ -73,10 +95,7 @@ export function openInstall(root: string): Install {
     writeOssecConf: (xml) => writeFileSync(join(root, 'etc', 'ossec.conf'), xml),
     logLines: () => readLogLines(logFile),
     logRecords: () => readLogRecords(logFile),
-    stateEntries: () =>
-      (existsSync(blocksDir) ? readdirSync(blocksDir).filter((name) => name.endsWith('.json')).sort() : []).map(
-        (name) => JSON.parse(readFileSync(join(blocksDir, name), 'utf8')) as Record<string, unknown>,
-      ),
+    stateEntries: () => readStateFiles(blocksDir),
     remove: () => rmSync(join(root, '..', '..'), { recursive: true, force: true }),
   };
   return install;
