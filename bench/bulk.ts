@@ -1,6 +1,6 @@
 /**
  * Issue 15, part 3: a 10,000-line threat list through `palisade block --from FILE`, and `palisade reconcile`
- * putting those 10,000 blocks back after a firewall reload, on nftables and ipset, each a whole invocation
+ * putting those 10,000 blocks back after a firewall reload, then `unblock --from` lifting them, on nftables and ipset, each a whole invocation
  * (spawn to exit, in a network namespace of the lab). Writes bench/RESULTS.md's bulk section.
  *
  *   make bench-bulk             (BENCH_BULK_SIZE=10000, BENCH_ROUNDS=3, BENCH_BACKENDS=nftables,ipset)
@@ -34,6 +34,7 @@ interface Row {
   blockInnerMs: number[];
   reconcileMs: number[];
   reconcileInnerMs: number[];
+  unblockMs: number[];
 }
 
 async function timed(lab: Lab, argv: string[]): Promise<{ ms: number; json: Record<string, unknown> }> {
@@ -47,7 +48,7 @@ async function timed(lab: Lab, argv: string[]): Promise<{ ms: number; json: Reco
 async function measure(backend: string): Promise<Row> {
   const lab = await createLab();
   const install = createInstall({ config: `backend: ${backend}\n` });
-  const row: Row = { backend, blockMs: [], blockInnerMs: [], reconcileMs: [], reconcileInnerMs: [] };
+  const row: Row = { backend, blockMs: [], blockInnerMs: [], reconcileMs: [], reconcileInnerMs: [], unblockMs: [] };
   const palisade = install.commandPath('palisade');
   const list = join(install.root, 'threats.netset');
   writeFileSync(list, `# bench list\n${Array.from({ length: size }, (_, n) => benchAddress(n)).join('\n')}\n`);
@@ -65,7 +66,10 @@ async function measure(backend: string): Promise<Row> {
       if (report.restored !== size || report.active !== size) throw new Error(`${backend}: reconcile restored ${String(report.restored)} of ${size}`);
       row.reconcileMs.push(reconcile.ms);
       row.reconcileInnerMs.push(reconcile.json.tookMs as number);
-      process.stdout.write(`${backend} round ${round + 1}: block --from ${block.ms.toFixed(0)} ms, reconcile ${reconcile.ms.toFixed(0)} ms\n`);
+      const unblock = await timed(lab, [palisade, 'unblock', '--from', list]);
+      if (unblock.json.removed !== size) throw new Error(`${backend}: unblock --from removed ${String(unblock.json.removed)} of ${size}`);
+      row.unblockMs.push(unblock.ms);
+      process.stdout.write(`${backend} round ${round + 1}: block --from ${block.ms.toFixed(0)} ms, reconcile ${reconcile.ms.toFixed(0)} ms, unblock --from ${unblock.ms.toFixed(0)} ms\n`);
     }
     return row;
   } finally {
@@ -83,9 +87,9 @@ const kernel = (await execa('uname', ['-r'])).stdout;
 const ms = (values: number[]) => `${median(values).toFixed(0)} ms`;
 const range = (values: number[]) => `${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)}`;
 const table = [
-  `| backend | block --from (${size.toLocaleString('en')} lines), whole run | of which the verb | reconcile after a reload, whole run | of which the verb |`,
-  '|---|---|---|---|---|',
-  ...rows.map((row) => `| ${row.backend} | ${ms(row.blockMs)} (${range(row.blockMs)}) | ${ms(row.blockInnerMs)} | ${ms(row.reconcileMs)} (${range(row.reconcileMs)}) | ${ms(row.reconcileInnerMs)} |`),
+  `| backend | block --from (${size.toLocaleString('en')} lines), whole run | of which the verb | reconcile after a reload, whole run | of which the verb | unblock --from, whole run |`,
+  '|---|---|---|---|---|---|',
+  ...rows.map((row) => `| ${row.backend} | ${ms(row.blockMs)} (${range(row.blockMs)}) | ${ms(row.blockInnerMs)} | ${ms(row.reconcileMs)} (${range(row.reconcileMs)}) | ${ms(row.reconcileInnerMs)} | ${ms(row.unblockMs)} (${range(row.unblockMs)}) |`),
 ].join('\n');
 const section = `<!-- bulk:start -->
 ## Threat lists: ${size.toLocaleString('en')} entries (bench/bulk.ts)
@@ -95,7 +99,8 @@ load average ${load} at the start (the machine is shared with other sessions' te
 noisy), by \`make bench-bulk\`: median of ${rounds} rounds (min-max in brackets), each a whole invocation of the
 CLI in a lab namespace (\`ip netns exec\`, spawn to exit). \`block --from\` reads a ${size.toLocaleString('en')}-line file
 into an empty firewall; then the firewall is reloaded (nftables: \`nft flush ruleset\`; ipset: \`iptables -F\`,
-\`ip6tables -F\` and \`ipset destroy\` of our sets) and \`palisade reconcile\` puts all ${size.toLocaleString('en')} blocks back.
+\`ip6tables -F\` and \`ipset destroy\` of our sets) and \`palisade reconcile\` puts all ${size.toLocaleString('en')} blocks back; last,
+\`unblock --from\` the same file lifts them all.
 "of which the verb" is the tookMs the verb reports itself (no process start, no config load).
 
 ${table}

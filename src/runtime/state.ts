@@ -168,11 +168,13 @@ export class StateStore {
   getMany(backend: BackendName, addresses: readonly string[]): Map<string, StateEntry> {
     const path = this.bulkPath(backend);
     const listed = new Map(readSortedFile(path).map((line) => [line.key, line]));
+    // One directory read instead of a failed open per address: a list of 10,000 against a backend holding none.
+    const own = new Set(this.names());
     const found = new Map<string, StateEntry>();
     for (const address of addresses) {
       const key = { backend, address };
       const line = listed.get(address);
-      const entry = this.readFile(fileName(key)) ?? (line && this.parseBulkLine(`${path}:${line.line}`, key, line.value));
+      const entry = (own.has(fileName(key)) ? this.readFile(fileName(key)) : undefined) ?? (line && this.parseBulkLine(`${path}:${line.line}`, key, line.value));
       if (entry) found.set(address, entry);
     }
     return found;
