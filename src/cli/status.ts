@@ -3,7 +3,7 @@
  * variant, what each backend in use says of its health and its drop counters, active blocks per backend
  * and family (in the state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { onPath } from '../backends/detect.js';
 import { configPath, ConfigError, defaultConfig, type Config } from '../runtime/config.js';
 import { describeSettings, type FleetReport } from '../runtime/fleet-config.js';
@@ -81,7 +81,7 @@ export async function run(ctx: CliContext): Promise<number> {
   const summaries = summarised.flatMap((view) => (view.inspection?.summary ? [view.inspection.summary] : []));
   const iptables: VariantReport | undefined = onPath('iptables') ? await describeVariant(config) : undefined;
 
-  const stamp = lastChange(state.blocksDir);
+  const stamp = state.lastChange();
   const corrupt = countCorrupt(state.blocksDir);
   const stateReport = {
     dir: state.blocksDir,
@@ -152,14 +152,6 @@ export async function run(ctx: CliContext): Promise<number> {
 }
 
 /** Every block added or removed renames a file into the directory, which updates its mtime. */
-function lastChange(dir: string): number | undefined {
-  try {
-    return Math.floor(statSync(dir).mtimeMs / 1000);
-  } catch {
-    return undefined;
-  }
-}
-
 function countCorrupt(dir: string): number {
   try {
     return readdirSync(dir).filter((name) => name.endsWith('.corrupt')).length;

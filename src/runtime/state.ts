@@ -12,7 +12,7 @@
  * bulk file, so an alert changes a listed block by writing that one small file. Concurrent invocations never
  * lose an entry, and a crash never leaves half an entry behind.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames, type BackendName } from './backend-names.js';
@@ -198,6 +198,21 @@ export class StateStore {
       }
     }
     return entries;
+  }
+
+  /**
+   * When the state last changed, in epoch seconds (undefined: never): the directory's time covers entry files
+   * written and removed, a bulk file's own time a line blanked in place.
+   */
+  lastChange(): number | undefined {
+    const times = [this.blocksDir, ...this.names().filter((name) => backendOfBulkFile(name)).map((name) => join(this.blocksDir, name))].flatMap((path) => {
+      try {
+        return [statSync(path).mtimeMs];
+      } catch {
+        return [];
+      }
+    });
+    return times.length > 0 ? Math.floor(Math.max(...times) / 1000) : undefined;
   }
 
   /** Unexpired entries of a backend: what its firewall must hold. */

@@ -3,7 +3,7 @@
  * a list, and the rule between them (an own file is the whole entry). What is on disk is read by the test
  * harness's own reader, not through the store.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -108,5 +108,15 @@ describe('state store', () => {
     writeFileSync(join(state.blocksDir, 'bogus.bulk'), `192.0.2.5\t${JSON.stringify(entry('192.0.2.5'))}\n`);
     expect(state.all().map((one) => one.address)).toEqual(['192.0.2.1']);
     expect(existsSync(join(state.blocksDir, 'bogus.bulk'))).toBe(true);
+  });
+
+  it('says when it last changed, a line blanked in place included', () => {
+    expect(state.lastChange()).toBeUndefined();
+    state.change({ put: [entry('192.0.2.1'), entry('192.0.2.2')] });
+    const past = new Date('2026-01-01T00:00:00Z');
+    for (const path of [state.blocksDir, join(state.blocksDir, 'nftables.bulk')]) utimesSync(path, past, past);
+    expect(state.lastChange()).toBe(past.getTime() / 1000);
+    state.remove({ backend: 'nftables', address: '192.0.2.1' });
+    expect(state.lastChange()).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 5);
   });
 });
