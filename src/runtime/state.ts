@@ -249,12 +249,12 @@ export class StateStore {
     const names = new Set(this.names());
     for (const backend of new Set([...put, ...remove].map((key) => key.backend))) {
       const path = this.bulkPath(backend);
-      const lines = new Map(readSortedFile(path).map(({ key, value }) => [key, value]));
-      const before = lines.size;
-      let removed = 0;
-      for (const key of remove) if (key.backend === backend && lines.delete(key.address)) removed += 1;
-      for (const entry of put) if (entry.backend === backend) lines.set(entry.address, JSON.stringify(entry));
-      if (removed === 0 && put.every((entry) => entry.backend !== backend) && lines.size === before) continue;
+      const damaged = (line: number) => this.onCorrupt(`${path}:${line}`, 'not an address and an entry: left out of the rewritten file');
+      const lines = new Map(readSortedFile(path, damaged).map(({ key, value }) => [key, value]));
+      const removed = remove.filter((key) => key.backend === backend && lines.delete(key.address));
+      const written = put.filter((entry) => entry.backend === backend);
+      for (const entry of written) lines.set(entry.address, JSON.stringify(entry));
+      if (removed.length + written.length === 0) continue;
       if (lines.size > 0) writeSortedFile(path, lines, { mode: 0o640 });
       else removeIfPresent(path);
     }
