@@ -119,4 +119,14 @@ describe('state store', () => {
     state.remove({ backend: 'nftables', address: '192.0.2.1' });
     expect(state.lastChange()).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 5);
   });
+
+  it("keeps an alert author's text whole in a bulk line: tabs, newlines and line separators in a rule description", () => {
+    const hostile = { ...entry('192.0.2.7'), reason: { ruleId: '100200', description: 'a\tb\nc\u2028d\re\u0000f 192.0.2.8\t{"address":"192.0.2.8"}' } };
+    state.change({ put: [entry('192.0.2.6'), hostile, entry('192.0.2.8')] });
+    expect(readFileSync(join(state.blocksDir, 'nftables.bulk'), 'utf8').split('\n')).toHaveLength(4);
+    expect(state.get({ backend: 'nftables', address: '192.0.2.7' })).toEqual(hostile);
+    expect(state.get({ backend: 'nftables', address: '192.0.2.8' })).toEqual(entry('192.0.2.8'));
+    expect(state.all().map((one) => one.address).sort()).toEqual(['192.0.2.6', '192.0.2.7', '192.0.2.8']);
+    expect(corrupt).toEqual([]);
+  });
 });
