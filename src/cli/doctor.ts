@@ -40,6 +40,8 @@ interface Doctor {
   layered: LoadedConfig | undefined;
   configError: string | undefined;
   entries: StateEntry[];
+  /** Lines of the bulk files that reading the state had to leave out ("…/nftables.bulk:12"). */
+  damagedLines: string[];
   /** What each backend in use holds and says of its health, read once for the checks that print it. */
   firewalls?: Promise<FirewallView[]>;
 }
@@ -375,7 +377,7 @@ async function checkClock(doctor: Doctor): Promise<Finding[]> {
   return found.length > 0 ? found : [finding('clock', 'ok', `the clock reads ${new Date(now * 1000).toISOString()}`)];
 }
 
-function checkState({ installDir }: Doctor): Finding[] {
+function checkState({ installDir, damagedLines }: Doctor): Finding[] {
   const dir = stateDir(installDir);
   const found: Finding[] = [];
   try {
@@ -390,6 +392,16 @@ function checkState({ installDir }: Doctor): Finding[] {
     // No blocks yet.
   }
   if (corrupt.length > 0) found.push(finding('state', 'warn', `${corrupt.length} unreadable state entr${corrupt.length === 1 ? 'y' : 'ies'} set aside in ${join(dir, 'blocks')} (*.corrupt)`, 'read them, unblock what they name if needed, then delete them'));
+  if (damagedLines.length > 0) {
+    found.push(
+      finding(
+        'state',
+        'warn',
+        `${damagedLines.length} unreadable line(s) in the bulk state (${damagedLines.slice(0, 3).join(', ')}${damagedLines.length > 3 ? ', ...' : ''}): the blocks they held are not in the state, so reconcile removes them from the firewall`,
+        'read those lines and block again what they name (palisade block ADDRESS, or the list again with palisade block --from); the next write of that file drops them',
+      ),
+    );
+  }
   return found.length > 0 ? found : [finding('state', 'ok', `${dir} is writable`)];
 }
 
@@ -466,12 +478,21 @@ export async function run(ctx: CliContext): Promise<number> {
     configError = error.message;
   }
   let entries: StateEntry[] = [];
+  const damagedLines: string[] = [];
   try {
-    entries = new StateStore(stateDir(ctx.installDir)).all();
+    entries = new StateStore(stateDir(ctx.installDir), (where) => damagedLines.push(where)).all();
   } catch {
     // checkState says why.
   }
-  const doctor: Doctor = { installDir: ctx.installDir, bin: binDir(ctx.installDir), config: layered?.config, layered, configError, entries };
+  const doctor: Doctor = {
+    installDir: ctx.installDir,
+    bin: binDir(ctx.installDir),
+    config: layered?.config,
+    layered,
+    configError,
+    entries,
+    damagedLines: damagedLines.filter((where) => /\.bulk:\d+$/.test(where)),
+  };
   const findings: Finding[] = [];
   for (const check of checks) findings.push(...(await check(doctor)));
 

@@ -4,7 +4,7 @@
  * which every other install is hard-linked) alone; doctor runs from the good binary with --root, as an
  * administrator would when the broken one cannot run at all.
  */
-import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandNames } from '../../src/commands/index.js';
@@ -144,5 +144,22 @@ describe('palisade doctor', () => {
     expect(run.stdout).toMatch(/^FAIL firewall +table inet palisade is missing, so 1 active block\(s\) are not enforced$/m);
     expect(run.stdout).toContain('fix: run palisade reconcile');
     expect((await palisade(good, ['flush', '--yes'], { netns: lab.protectedNs })).exitCode).toBe(0);
+  });
+
+  it('names the unreadable lines of a bulk state file, whose blocks reconcile would remove', async () => {
+    const [attacker, neighbour] = lab.attacker4;
+    expect((await palisade(good, ['block', '--from', '-'], { netns: lab.protectedNs, input: `${attacker}\n${neighbour}\n` })).exitCode).toBe(0);
+    const bulk = join(good.blocksDir, 'nftables.bulk');
+    const [first] = readFileSync(bulk, 'utf8').split('\n');
+    writeFileSync(bulk, `${first}\n${neighbour}\t{"address":\n`);
+    const report = await palisadeJson<{ findings: Finding[] }>(good, ['doctor'], { netns: lab.protectedNs });
+    expect(report.findings).toContainEqual({
+      check: 'state',
+      status: 'warn',
+      message: `1 unreadable line(s) in the bulk state (${bulk}:2): the blocks they held are not in the state, so reconcile removes them from the firewall`,
+      fix: expect.stringContaining('palisade block ADDRESS'),
+    });
+    expect((await palisade(good, ['flush', '--yes'], { netns: lab.protectedNs })).exitCode).toBe(0);
+    rmSync(bulk, { force: true });
   });
 });
