@@ -184,8 +184,15 @@ export class StateStore {
   all(backend?: BackendName): StateEntry[] {
     const names = this.names();
     const own = names.filter((name) => name.endsWith('.json') && (backend === undefined || name.startsWith(`${backend}-`)));
-    const entries = own.flatMap((name) => this.readFile(name) ?? []);
-    const superseding = new Set(own);
+    const entries: StateEntry[] = [];
+    // An entry file set aside as unreadable no longer hides its bulk line, as in get().
+    const superseding = new Set<string>();
+    for (const name of own) {
+      const entry = this.readFile(name);
+      if (!entry) continue;
+      entries.push(entry);
+      superseding.add(name);
+    }
     for (const name of names) {
       const bulkBackend = backendOfBulkFile(name);
       if (bulkBackend === undefined || (backend !== undefined && bulkBackend !== backend)) continue;

@@ -129,4 +129,12 @@ describe('state store', () => {
     expect(state.all().map((one) => one.address).sort()).toEqual(['192.0.2.6', '192.0.2.7', '192.0.2.8']);
     expect(corrupt).toEqual([]);
   });
+
+  it('falls back to the bulk line when the entry file over it is unreadable, in get() and all() alike', () => {
+    state.change({ put: [entry('192.0.2.1')] });
+    writeFileSync(join(state.blocksDir, 'nftables-192.0.2.1.json'), '{"address":');
+    expect(state.all()).toEqual([entry('192.0.2.1')]);
+    expect(corrupt).toEqual([expect.stringMatching(/nftables-192\.0\.2\.1\.json\.corrupt: /)]);
+    expect(state.get({ backend: 'nftables', address: '192.0.2.1' })).toEqual(entry('192.0.2.1'));
+  });
 });
