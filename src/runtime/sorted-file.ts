@@ -3,7 +3,7 @@
  * finding one key reads a few small pieces of the file (a binary search over byte offsets, as look(1) does),
  * so one lookup costs about the same whether the file holds ten lines or a hundred thousand.
  *
- * Keys are compared as JavaScript strings compare (code units); they must hold neither a tab nor a newline.
+ * Keys are printable ASCII without spaces (addresses), so that bytes and JavaScript strings sort alike.
  * Values are any text without a newline (JSON.stringify never writes one), and not blank: a line is removed
  * in place by blanking its value (blankInSortedFile), which needs no free space and no rewrite; the next
  * rewrite drops it.
@@ -22,7 +22,7 @@ export function writeSortedFile(path: string, lines: ReadonlyMap<string, string>
   let content = '';
   for (const key of keys) {
     const value = lines.get(key)!;
-    if (/[\t\n]/.test(key) || value.includes('\n') || isBlank(value)) throw new Error(`a sorted file cannot hold the key ${JSON.stringify(key)}`);
+    if (!/^[\x21-\x7e]+$/.test(key) || value.includes('\n') || isBlank(value)) throw new Error(`a sorted file cannot hold the key ${JSON.stringify(key)}`);
     content += `${key}\t${value}\n`;
   }
   writeFileAtomic(path, content, options);

@@ -79,6 +79,9 @@ describe('sorted file', () => {
 
   it('refuses a key or a value that would break the line format', () => {
     expect(() => written(new Map([['a\tb', '1']]))).toThrow(/cannot hold/);
+    expect(() => written(new Map([['a b', '1']]))).toThrow(/cannot hold/);
+    expect(() => written(new Map([['é', '1']]))).toThrow(/cannot hold/);
+    expect(() => written(new Map([['', '1']]))).toThrow(/cannot hold/);
     expect(() => written(new Map([['a', '1\nb\t2']]))).toThrow(/cannot hold/);
   });
 });
