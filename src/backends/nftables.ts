@@ -19,6 +19,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSingleHost, overlaps } from '../runtime/address.js';
+import { blockOf } from '../runtime/block.js';
 import { firstLine, runTool, ToolError } from '../runtime/exec.js';
 import type { ActiveBlock, AddOutcome, Backend, BatchChange, TimedBlock, BackendContext, Block, DeleteOutcome, EnsureOutcome, FirewallBlock } from './backend.js';
 import { BackendError } from './backend.js';
@@ -132,7 +133,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
       const ttl = Math.floor(entry.expiresAt - now);
       if (!(ttl > 0)) continue;
       try {
-        candidates.push({ block: checkedBlock({ address: entry.address, family: entry.family, prefix: entry.prefix }), ttl });
+        candidates.push({ block: checkedBlock(blockOf(entry)), ttl });
       } catch {
         skipped += 1;
       }
@@ -264,7 +265,7 @@ export function createNftablesBackend(ctx: BackendContext): Backend {
     refresh: (block, ttlSeconds) => add(block, ttlSeconds, true),
 
     async delete(target: ActiveBlock | Block): Promise<DeleteOutcome> {
-      const block = checkedBlock({ address: target.address, family: target.family, prefix: target.prefix });
+      const block = checkedBlock(blockOf(target));
       const what = `to unblock ${block.address}`;
       const removal = deleteLine(spec, block);
       if (declaredRecently()) {

@@ -13,7 +13,8 @@ import { findAllowed } from '../runtime/allowlist.js';
 import { formatDuration, nowSeconds } from '../runtime/duration.js';
 import { operatorHold, type StateEntry } from '../runtime/state.js';
 import type { BlockOptions } from './block-options.js';
-import { blockOf, operator } from './common.js';
+import { blockOf } from '../runtime/block.js';
+import { operator } from './common.js';
 import { CliFailure, type CliContext } from './context.js';
 import { localTime } from './output.js';
 

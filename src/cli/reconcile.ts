@@ -17,11 +17,11 @@
 import type { BackendName, Block, FirewallBlock } from '../backends/backend.js';
 import { openBackend, openStateStore } from '../commands/blocking.js';
 import { allowedBy, buildAllowlists } from '../runtime/allowlist.js';
+import { blockOf } from '../runtime/block.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { type StateEntry } from '../runtime/state.js';
 import type { CliContext } from './context.js';
 import { backendsInUse, explainBackend } from './inspect.js';
-import { blockOf } from './common.js';
 import type { ReconcileOptions } from './reconcile-options.js';
 
 export interface ReconcileReport {
@@ -112,7 +112,7 @@ export async function run(ctx: CliContext, options: ReconcileOptions): Promise<n
       const missing = active.filter((entry) => !held.has(entry.address));
       const expiredHeld = expired.filter((entry) => held.has(entry.address));
       const unknown = [...held.values()].filter((block) => !known.has(block.address));
-      const timed = (block: Block, ttl: number) => ({ block: { address: block.address, family: block.family, prefix: block.prefix }, ttl: Math.max(1, ttl) });
+      const timed = (block: Block, ttl: number) => ({ block: blockOf(block), ttl: Math.max(1, ttl) });
       const remove = [
         ...[...expiredHeld, ...allowListed.filter((entry) => held.has(entry.address))].map((entry) => timed(entry, 1)),
         ...unknown.map((block) => timed(block, block.expiresIn ?? 1)),

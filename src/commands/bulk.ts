@@ -11,6 +11,7 @@
  */
 import type { BackendName, Block, TimedBlock } from '../backends/backend.js';
 import { isSingleHost, overlaps, widenTo } from '../runtime/address.js';
+import { blockOf } from '../runtime/block.js';
 import { nowSeconds } from '../runtime/duration.js';
 import { isHeldBy, withHold, withoutHold, type HolderId, type StateEntry, type StateStore } from '../runtime/state.js';
 import { openBackend, releaseBlock, holdBlock, StateWriteError, type BlockingEnv, type BlockReason } from './blocking.js';
@@ -130,9 +131,8 @@ export async function holdBlocks(
     const written = new Map([...active, ...add.map(({ entry }) => entry), ...kept.map(({ entry }) => entry)].map((entry) => [entry.address, entry]));
     for (const entry of removed) written.delete(entry.address);
     known = [...written.values()];
-    const timed = (entry: StateEntry): TimedBlock => ({ block: blockOfEntry(entry), ttl: Math.max(1, entry.expiresAt - now) });
     try {
-      const outcome = await backend.applyBatch({ add: add.map(({ entry }) => timed(entry)), renew: kept.map(({ entry }) => timed(entry)), remove: removed.map(timed) });
+      const outcome = await backend.applyBatch({ add: add.map(({ entry }) => timedBlock(entry, now)), renew: kept.map(({ entry }) => timedBlock(entry, now)), remove: removed.map((entry) => timedBlock(entry, now)) });
       result.restored = outcome.restored;
     } catch (error) {
       // The firewall holds what it held before: so must the state.
@@ -152,7 +152,7 @@ export async function holdBlocks(
   }
   // A firewall without batches (iptables, HTTP, dry-run): each block through the one-address code path.
   result.mode = 'per-entry';
-  for (const entry of plan.removed) await releaseBlock(env, state, backendName, blockOfEntry(entry), 'everyone', { pinned: true });
+  for (const entry of plan.removed) await releaseBlock(env, state, backendName, blockOf(entry), 'everyone', { pinned: true });
   for (const { item } of [...plan.add, ...plan.renew]) {
     const outcome = await holdBlock(env, state, backendName, { block: item.block, ttl, reason: request.reason, holder });
     if (outcome.result === 'skipped') result.skipped.push(note(item, outcome.reason ?? 'left alone'));
@@ -162,7 +162,8 @@ export async function holdBlocks(
   return result;
 }
 
-const blockOfEntry = (entry: StateEntry): Block => ({ address: entry.address, family: entry.family, prefix: entry.prefix });
+/** An entry as a batch carries it: its range, and the seconds it has left (at least one, for a firewall's timer). */
+const timedBlock = (entry: StateEntry, now: number): TimedBlock => ({ block: blockOf(entry), ttl: Math.max(1, entry.expiresAt - now) });
 
 export interface BulkReleaseResult {
   removed: BulkNote[];
@@ -213,7 +214,7 @@ export async function releaseBlocks(
       if (!backend.applyBatch) return removals;
       state.change({ remove: removals.map(({ entry }) => entry) });
       try {
-        await backend.applyBatch({ add: [], renew: [], remove: removals.map(({ entry }) => ({ block: blockOfEntry(entry), ttl: Math.max(1, entry.expiresAt - now) })) });
+        await backend.applyBatch({ add: [], renew: [], remove: removals.map(({ entry }) => timedBlock(entry, now)) });
       } catch (error) {
         state.change({ put: removals.map(({ entry }) => entry) });
         throw error;

@@ -12,3 +12,8 @@ export interface AddressRange {
  * the allow-list protects (AddressRange), under the name of what the commands and backends do with it.
  */
 export type Block = AddressRange;
+
+/** The range alone, of anything that carries one (a state entry, a firewall's listing): what a backend is handed. */
+export function blockOf(range: AddressRange): Block {
+  return { address: range.address, family: range.family, prefix: range.prefix };
+}
