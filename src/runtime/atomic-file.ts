@@ -48,10 +48,13 @@ export function syncDirectory(dir: string): void {
   }
 }
 
-export function removeIfPresent(path: string): void {
+/** True when there was a file to remove. */
+export function removeIfPresent(path: string): boolean {
   try {
     unlinkSync(path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return false;
   }
 }

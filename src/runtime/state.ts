@@ -12,7 +12,7 @@
  * bulk file, so an alert changes a listed block by writing that one small file. Concurrent invocations never
  * lose an entry, and a crash never leaves half an entry behind.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { backendNames, type BackendName } from './backend-names.js';
@@ -241,7 +241,7 @@ export class StateStore {
   remove(key: EntryKey): boolean {
     // The line first: a crash between the two leaves the entry whole, as it was, never an older line of it.
     const listed = blankInSortedFile(this.bulkPath(key.backend), key.address);
-    return this.removeFile(fileName(key)) || listed;
+    return removeIfPresent(join(this.blocksDir, fileName(key))) || listed;
   }
 
   /**
@@ -267,7 +267,7 @@ export class StateStore {
     }
     syncDirectory(this.blocksDir);
     const superseded = [...put, ...remove].map(fileName).filter((name) => names.has(name));
-    for (const name of superseded) this.removeFile(name);
+    for (const name of superseded) removeIfPresent(join(this.blocksDir, name));
     if (superseded.length > 0) syncDirectory(this.blocksDir);
   }
 
@@ -309,16 +309,6 @@ export class StateStore {
       return readdirSync(this.blocksDir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-  }
-
-  private removeFile(name: string): boolean {
-    try {
-      unlinkSync(join(this.blocksDir, name));
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;
     }
   }
