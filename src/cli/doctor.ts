@@ -385,12 +385,7 @@ function checkState({ installDir, damagedLines }: Doctor): Finding[] {
   } catch (error) {
     found.push(finding('state', 'fail', `${dir} is not writable (${(error as NodeJS.ErrnoException).code}): no block can be recorded, so every add fails`, `mkdir -p ${dir} && chown root:wazuh ${dir} && chmod 0750 ${dir}`));
   }
-  let corrupt: string[] = [];
-  try {
-    corrupt = readdirSync(join(dir, 'blocks')).filter((name) => name.endsWith('.corrupt'));
-  } catch {
-    // No blocks yet.
-  }
+  const corrupt = new StateStore(dir).setAside();
   if (corrupt.length > 0) found.push(finding('state', 'warn', `${corrupt.length} unreadable state entr${corrupt.length === 1 ? 'y' : 'ies'} set aside in ${join(dir, 'blocks')} (*.corrupt)`, 'read them, unblock what they name if needed, then delete them'));
   if (damagedLines.length > 0) {
     found.push(

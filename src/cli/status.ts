@@ -3,7 +3,7 @@
  * variant, what each backend in use says of its health and its drop counters, active blocks per backend
  * and family (in the state and in the firewall), and the state's age. Exit status 1 when it finds a problem.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { onPath } from '../backends/detect.js';
 import { configPath, ConfigError, defaultConfig, type Config } from '../runtime/config.js';
 import { describeSettings, type FleetReport } from '../runtime/fleet-config.js';
@@ -82,7 +82,7 @@ export async function run(ctx: CliContext): Promise<number> {
   const iptables: VariantReport | undefined = onPath('iptables') ? await describeVariant(config) : undefined;
 
   const stamp = state.lastChange();
-  const corrupt = countCorrupt(state.blocksDir);
+  const corrupt = state.setAside().length;
   const stateReport = {
     dir: state.blocksDir,
     entries: entries.length,
@@ -151,11 +151,3 @@ export async function run(ctx: CliContext): Promise<number> {
   return problems.length > 0 ? 1 : 0;
 }
 
-/** Every block added or removed renames a file into the directory, which updates its mtime. */
-function countCorrupt(dir: string): number {
-  try {
-    return readdirSync(dir).filter((name) => name.endsWith('.corrupt')).length;
-  } catch {
-    return 0;
-  }
-}

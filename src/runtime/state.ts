@@ -222,6 +222,15 @@ export class StateStore {
     return times.length > 0 ? Math.floor(Math.max(...times) / 1000) : undefined;
   }
 
+  /** The entry files set aside as unreadable ("*.corrupt"), for the operator to look at; none when the directory cannot be read. */
+  setAside(): string[] {
+    try {
+      return this.names().filter((name) => name.endsWith('.corrupt'));
+    } catch {
+      return [];
+    }
+  }
+
   /** Unexpired entries of a backend: what its firewall must hold. */
   active(backend?: BackendName, now = nowSeconds()): StateEntry[] {
     return this.all(backend).filter((entry) => entry.expiresAt > now);

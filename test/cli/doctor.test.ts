@@ -162,4 +162,16 @@ describe('palisade doctor', () => {
     expect((await palisade(good, ['flush', '--yes'], { netns: lab.protectedNs })).exitCode).toBe(0);
     rmSync(bulk, { force: true });
   });
+
+  it('doctor and status count an entry file set aside as unreadable', async () => {
+    const [attacker] = lab.attacker4;
+    expect((await palisade(good, ['block', attacker], { netns: lab.protectedNs })).exitCode).toBe(0);
+    writeFileSync(join(good.blocksDir, `nftables-${attacker}.json`), '{"address":');
+    const report = await palisadeJson<{ findings: Finding[] }>(good, ['doctor'], { netns: lab.protectedNs });
+    expect(report.findings).toContainEqual(expect.objectContaining({ check: 'state', status: 'warn', message: `1 unreadable state entry set aside in ${good.blocksDir} (*.corrupt)` }));
+    const status = await palisadeJson<{ state: { corrupt: number } }>(good, ['status'], { netns: lab.protectedNs });
+    expect(status.state.corrupt).toBe(1);
+    rmSync(join(good.blocksDir, `nftables-${attacker}.json.corrupt`));
+    expect((await palisade(good, ['flush', '--yes'], { netns: lab.protectedNs })).exitCode).toBe(0);
+  });
 });

@@ -135,6 +135,8 @@ describe('state store', () => {
     writeFileSync(join(state.blocksDir, 'nftables-192.0.2.1.json'), '{"address":');
     expect(state.all()).toEqual([entry('192.0.2.1')]);
     expect(corrupt).toEqual([expect.stringMatching(/nftables-192\.0\.2\.1\.json\.corrupt: /)]);
+    expect(state.setAside()).toEqual(['nftables-192.0.2.1.json.corrupt']);
+    expect(new StateStore(join(dir, 'missing')).setAside()).toEqual([]);
     expect(state.get({ backend: 'nftables', address: '192.0.2.1' })).toEqual(entry('192.0.2.1'));
   });
 });
