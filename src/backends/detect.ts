@@ -21,7 +21,6 @@ export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
   return false;
 }
 
-export { NoFirewallError };
 
 export function detectBackend(): BackendName {
   return explainDetection().backend;

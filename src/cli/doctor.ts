@@ -279,9 +279,12 @@ function readFirewalls(doctor: Doctor, config: Config): Promise<FirewallView[]> 
   return (doctor.firewalls ??= Promise.all(backends.map((backend) => readFirewall(env, state, backend, { inspect: true }))));
 }
 
-/** A backend's findings under one heading, as doctor prints them. */
+/** What a backend found, as doctor prints it. */
+const fromBackend = (found: BackendFinding): Finding => finding(found.check, found.status, found.message, found.fix);
+
+/** A backend's findings under one heading. */
 const findingsOf = (view: FirewallView | undefined, check: BackendFinding['check']): Finding[] =>
-  (view?.inspection?.findings ?? []).filter((found) => found.check === check).map((found) => finding(found.check, found.status, found.message, found.fix));
+  (view?.inspection?.findings ?? []).filter((found) => found.check === check).map(fromBackend);
 
 /** The tool behind each backend in use is there and answers, as the backend itself checks it. */
 async function checkBackends(doctor: Doctor): Promise<Finding[]> {
@@ -343,13 +346,12 @@ async function checkBypass(doctor: Doctor): Promise<Finding[]> {
   }
   const view = (await readFirewalls(doctor, config)).find((candidate) => candidate.backend === backend);
   const alongside = view?.inspection?.alongside;
-  const own = (found: BackendFinding) => finding(found.check, found.status, found.message, found.fix);
-  if (docker) found.push(alongside?.docker ? own(alongside.docker) : finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
+  if (docker) found.push(alongside?.docker ? fromBackend(alongside.docker) : finding('bypass', 'ok', 'Docker is here; forwarded traffic to containers passes our rules too'));
   // A backend without words of its own for firewalld keeps no iptables rules for a reload to drop.
   if (firewalld) {
     found.push(
       alongside?.firewalld
-        ? own(alongside.firewalld)
+        ? fromBackend(alongside.firewalld)
         : finding('bypass', 'ok', `firewalld is here; its reloads leave our own table alone, and our chains (priority ${config.nftables.priority}) run before its filter chains`),
     );
   }
